@@ -1,0 +1,33 @@
+"""Mobile API plugin. For now it serves ``/v1/me``: who the app's token says the caller is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, get
+from litestar.config.app import AppConfig
+from litestar.plugins import InitPluginProtocol
+
+from carbonpuhui.auth import Principal, access
+
+
+class Me(msgspec.Struct, kw_only=True):
+    sub: str
+    roles: list[str]
+    org: str | None
+
+
+class MeController(Controller):
+    path = "/v1/me"
+    tags = ["mobile"]
+
+    @get("", **access(authenticated=True), summary="The caller, as the bearer token names them")
+    async def me(self, request: Request[Any, Any, Any], principal: Principal) -> Me:
+        return Me(sub=principal.sub, roles=sorted(principal.roles), org=principal.org)
+
+
+class MobileAPIPlugin(InitPluginProtocol):
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.route_handlers.append(MeController)
+        return app_config

@@ -1,0 +1,137 @@
+"""The composition point: settings, database, stores, auth and the component plugins make one app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from litestar import Litestar, Request
+from litestar.config.app import AppConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.logging.config import StructLoggingConfig
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import scoring
+from carbonpuhui import __version__
+from carbonpuhui.auth.access import PUBLIC, BearerAuthMiddleware, Principal, access, current_principal
+from carbonpuhui.auth.jwks import JWKSController
+from carbonpuhui.auth.keys import KeyProvider, load_or_create_signing_key, public_jwks
+from carbonpuhui.auth.tokens import TokenValidator
+from carbonpuhui.db import Database
+from carbonpuhui.errors import exception_handlers
+from carbonpuhui.factors.plugin import FactorsPlugin
+from carbonpuhui.health import HealthController
+from carbonpuhui.settings import Settings, load_settings
+from mobile_api import MobileAPIPlugin
+from procurement import ProcurementPlugin
+
+log = logging.getLogger("carbonpuhui")
+
+
+async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+    """The request's unit of work: services flush, this commits once the handler has succeeded."""
+    async with state.db.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+def provide_principal(request: Request[Any, Any, Any]) -> Principal | None:
+    return current_principal(request)
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+    include_in_schema = False
+    opt = {"access": PUBLIC}
+
+
+def _throttle_public_reads(request: Request[Any, Any, Any]) -> bool:
+    # Rate-limit anonymous-capable reads; authenticated writes have their own per-issue limits.
+    return request.method in ("GET", "HEAD") and request.route_handler.opt.get("access") == PUBLIC
+
+
+class PlatformPlugin:
+    """Core platform wiring, as a plugin, so the app factory only lists components."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        from carbonpuhui.stores import Stores
+
+        settings = self.settings
+        db = Database(settings.effective_database_url)
+        stores = Stores(settings)
+        if settings.jwks_url:
+            keys, jwks = KeyProvider(jwks_url=settings.jwks_url), None
+        else:
+            jwks = public_jwks(load_or_create_signing_key(settings.key_path))
+            keys = KeyProvider.local(settings.key_path)
+        app_config.state.update(
+            settings=settings, db=db, stores=stores, public_jwks=jwks, default_locale=settings.default_locale,
+            token_validator=TokenValidator(keys, issuer=settings.token_issuer, audience=settings.token_audience),
+        )
+        app_config.stores = stores.registry()
+        app_config.route_handlers.extend([HealthController, JWKSController, MetricsController])
+        app_config.dependencies.update({
+            "db_session": Provide(provide_db_session),
+            "principal": Provide(provide_principal, sync_to_thread=False),
+        })
+        app_config.middleware.insert(0, DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema"]))
+        app_config.middleware.append(RateLimitConfig(
+            rate_limit=("minute", settings.public_rate_limit_per_minute), store="rate_limit",
+            check_throttle_handler=_throttle_public_reads,
+        ).middleware)
+        app_config.exception_handlers.update(exception_handlers)
+
+        async def warm_kernels() -> None:
+            count = await asyncio.to_thread(scoring.warm_up)
+            log.info("scoring kernels warmed: %d", count)
+
+        async def close() -> None:
+            await db.dispose()
+            await stores.close()
+
+        app_config.on_startup.append(warm_kernels)
+        app_config.on_shutdown.append(close)
+        return app_config
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or load_settings()
+    prometheus = PrometheusConfig(app_name="carbonpuhui", prefix="carbonpuhui", group_path=True,
+                                  exclude=["^/metrics"])
+    logging_plugin = StructlogPlugin(StructlogConfig(
+        structlog_logging_config=StructLoggingConfig(log_exceptions="always"),
+    )) if settings.log_json else None
+    plugins: list[Any] = [PlatformPlugin(settings), FactorsPlugin(), MobileAPIPlugin(), ProcurementPlugin()]
+    if logging_plugin is not None:
+        plugins.append(logging_plugin)
+    return Litestar(
+        route_handlers=[],
+        plugins=plugins,
+        middleware=[prometheus.middleware],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="carbonpuhui", version=__version__,
+            description="Provincial product carbon footprints, labels and carbon-inclusive credits (碳普惠).",
+            path="/schema", render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+        ),
+        debug=False,
+    )
+
+
+__all__ = ["access", "create_app"]

@@ -1,0 +1,97 @@
+"""Minting (embedded default only) and validating RFC 9068 JWT access tokens with joserfc."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jws import extract_compact
+from joserfc.jwk import KeySet
+
+from carbonpuhui.auth.access import ROLES, Principal
+from carbonpuhui.auth.keys import ACCEPTED_ALGS, SIGNING_ALG, KeyProvider, load_or_create_signing_key
+from carbonpuhui.errors import UnauthorizedError
+from carbonpuhui.i18n import N_
+
+CLOCK_SKEW_SECONDS = 30
+
+
+def mint_token(key_path: Path, *, issuer: str, audience: str, sub: str, roles: Sequence[str],
+               org: str | None = None, ttl: int = 3600, client_id: str = "carbonpuhui-cli") -> str:
+    """Sign an access token with this machine's key (the ``carbonpuhui token`` command)."""
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise ValueError(f"unknown role(s): {', '.join(unknown)}; known: {', '.join(ROLES)}")
+    if ttl <= 0:
+        raise ValueError("ttl must be positive")
+    key = load_or_create_signing_key(key_path)
+    now = int(time.time())
+    claims = {
+        "iss": issuer, "aud": audience, "sub": sub, "client_id": client_id,
+        "iat": now, "nbf": now, "exp": now + ttl, "jti": uuid.uuid4().hex, "roles": list(roles),
+    }
+    if org:
+        claims["org"] = org
+    header = {"alg": SIGNING_ALG, "typ": "at+jwt", "kid": key.kid or key.thumbprint()}
+    return jwt.encode(header, claims, key, algorithms=[SIGNING_ALG])
+
+
+def _invalid(message: str, **params: object) -> UnauthorizedError:
+    return UnauthorizedError(
+        message, reason="invalid_token",
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}, **params,
+    )
+
+
+class TokenValidator:
+    def __init__(self, keys: KeyProvider, *, issuer: str, audience: str) -> None:
+        self.keys = keys
+        self.registry = jwt.JWTClaimsRegistry(
+            leeway=CLOCK_SKEW_SECONDS,
+            iss={"essential": True, "value": issuer},
+            aud={"essential": True, "value": audience},
+            sub={"essential": True},
+            exp={"essential": True},
+        )
+
+    async def validate(self, token: str) -> Principal:
+        try:
+            header = extract_compact(token.encode("ascii")).protected
+        except (JoseError, ValueError, UnicodeError, json.JSONDecodeError):
+            raise _invalid(N_("The bearer token is malformed.")) from None
+        alg = header.get("alg")
+        if alg not in ACCEPTED_ALGS:
+            raise _invalid(N_("The token's signing algorithm {alg} is not accepted."), alg=str(alg))
+        if str(header.get("typ", "")).lower() not in ("at+jwt", "application/at+jwt"):
+            raise _invalid(N_("The token is not an access token (typ must be at+jwt)."))
+        try:
+            keyset: KeySet = await self.keys.key_set(header.get("kid"))
+        except Exception:  # noqa: BLE001 - an unreachable JWKS must not become a 500
+            raise _invalid(N_("The token's signing keys could not be loaded.")) from None
+        try:
+            decoded = jwt.decode(token, keyset, algorithms=list(ACCEPTED_ALGS))
+        except (JoseError, ValueError):
+            raise _invalid(N_("The token's signature is not valid.")) from None
+        claims = decoded.claims
+        try:
+            self.registry.validate(claims)
+        except JoseError as exc:
+            name = getattr(exc, "claim", None) or getattr(exc, "error", "claims")
+            if "exp" in str(exc).lower() or getattr(exc, "error", "") == "expired_token":
+                raise _invalid(N_("The token has expired.")) from None
+            raise _invalid(N_("The token's {claim} claim is not valid."), claim=str(name)) from None
+        roles = claims.get("roles", [])
+        if isinstance(roles, str):
+            roles = roles.split()
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise _invalid(N_("The token's {claim} claim is not valid."), claim="roles")
+        org = claims.get("org")
+        if org is not None and not isinstance(org, str):
+            raise _invalid(N_("The token's {claim} claim is not valid."), claim="org")
+        return Principal(sub=str(claims["sub"]), roles=frozenset(r for r in roles if r in ROLES),
+                         org=org, client_id=claims.get("client_id"))

@@ -1,0 +1,186 @@
+"""``carbonpuhui`` command line: serve, token, db upgrade, demo, factors import."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+from carbonpuhui.settings import Settings, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def _migrate(settings: Settings) -> None:
+    from carbonpuhui.db.migrate import upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.effective_database_url)
+
+
+@click.group()
+@click.version_option(package_name="carbonpuhui")
+def main() -> None:
+    """carbonpuhui: provincial product carbon footprints, labels and carbon-inclusive credits."""
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="Load the demo data set before serving.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), default=None)
+def serve(demo: bool, host: str, port: int, workers: int, tls_cert: str | None, tls_key: str | None) -> None:
+    """Run the HTTP server (migrating the embedded database first)."""
+    import uvicorn
+
+    from carbonpuhui.auth.keys import load_or_create_signing_key
+
+    if bool(tls_cert) != bool(tls_key):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.embedded_database:
+        _migrate(settings)
+    if demo:
+        _load_demo(settings)
+    if not settings.jwks_url:
+        load_or_create_signing_key(settings.key_path)  # once, before workers race for it
+    if workers > 1:
+        # Prometheus counters from every worker, aggregated at /metrics.
+        metrics_dir = settings.data_dir / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    click.echo(f"carbonpuhui on http{'s' if tls_cert else ''}://{host}:{port} "
+               f"(database: {'embedded SQLite' if settings.embedded_database else 'configured'}, "
+               f"store: {'Redis' if settings.redis_url else 'in-process'}; API docs at /schema)", err=True)
+    uvicorn.run("carbonpuhui.app:create_app", factory=True, host=host, port=port, workers=workers,
+                ssl_certfile=tls_cert, ssl_keyfile=tls_key, proxy_headers=False, log_level="info")
+
+
+@main.command()
+@click.option("--sub", required=True, help="Subject: the user or client the token is for.")
+@click.option("--role", "roles", required=True, multiple=True,
+              type=click.Choice(["consumer", "merchant", "verifier", "officer", "admin"]),
+              help="A role (repeat for several).")
+@click.option("--org", default=None, help="Organisation the caller acts for.")
+@click.option("--ttl", default=3600, show_default=True, type=click.IntRange(1, 366 * 86400), help="Seconds.")
+def token(sub: str, roles: tuple[str, ...], org: str | None, ttl: int) -> None:
+    """Print an access token signed with this machine's key (embedded default only)."""
+    from carbonpuhui.auth.tokens import mint_token
+
+    settings = _settings()
+    if settings.jwks_url:
+        raise click.UsageError("tokens come from the configured identity provider (CARBONPUHUI_JWKS_URL)")
+    click.echo(mint_token(settings.key_path, issuer=settings.token_issuer, audience=settings.token_audience,
+                          sub=sub, roles=list(roles), org=org, ttl=ttl))
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply the Alembic migrations."""
+    from carbonpuhui.db.migrate import upgrade
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.effective_database_url, revision)
+    click.echo(f"database at {revision}", err=True)
+
+
+def _load_demo(settings: Settings) -> None:
+    from carbonpuhui.db import Database
+    from carbonpuhui.demo import load_demo
+
+    async def run() -> None:
+        db = Database(settings.effective_database_url)
+        try:
+            result = await load_demo(db)
+        finally:
+            await db.dispose()
+        click.echo(f"demo factors: {result.created} created, {result.unchanged} unchanged", err=True)
+
+    asyncio.run(run())
+
+
+@main.command()
+def demo() -> None:
+    """Load the demo data set (sourced factors); running it again changes nothing."""
+    settings = _settings()
+    if settings.embedded_database:
+        _migrate(settings)
+    _load_demo(settings)
+
+
+@main.group()
+def factors() -> None:
+    """The emission-factor database."""
+
+
+@factors.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--publish", is_flag=True, help="Publish the imported versions at once.")
+@click.option("--format", "fmt", type=click.Choice(["auto", "csv", "json"]), default="auto")
+def factors_import(file: Path, publish: bool, fmt: str) -> None:
+    """Import factors from a CSV or JSON file: all rows or none."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from carbonpuhui.auth import Principal
+    from carbonpuhui.db import Database
+    from carbonpuhui.errors import UnprocessableError
+    from carbonpuhui.factors.importer import import_factors, parse
+    from carbonpuhui.factors.service import FactorService
+
+    settings = _settings()
+    if settings.embedded_database:
+        _migrate(settings)
+    if fmt == "auto":
+        fmt = "csv" if file.suffix.lower() == ".csv" else "json"
+    data = file.read_bytes()
+    actor = Principal(sub=f"cli:{os.environ.get('USER', 'admin')}", roles=frozenset({"admin"}))
+
+    async def run() -> int:
+        db = Database(settings.effective_database_url)
+        try:
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          console=None, transient=False, disable=not sys.stderr.isatty()) as bar:
+                rows = parse(data, "text/csv" if fmt == "csv" else "application/json")
+                task = bar.add_task(f"importing {file.name}", total=len(rows))
+                try:
+                    async with db.transaction() as session:
+                        result = await import_factors(
+                            FactorService(session), rows, actor, publish=publish,
+                            progress=lambda done, _total: bar.update(task, completed=done))
+                except UnprocessableError as exc:
+                    for err in exc.errors or []:
+                        where = f"line {err.line}" + (f", {err.field}" if err.field else "")
+                        click.echo(f"{file.name}: {where}: {err.message}", err=True)
+                    click.echo(f"nothing imported: {len({e.line for e in exc.errors or []})} bad row(s)", err=True)
+                    return 1
+        finally:
+            await db.dispose()
+        click.echo(f'{{"created": {result.created}, "unchanged": {result.unchanged}, '
+                   f'"published": {result.published}}}')
+        return 0
+
+    sys.exit(asyncio.run(run()))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,130 @@
+"""HTTP routes of the factor database (``/v1/factors``)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from carbonpuhui.auth import Principal, access
+from carbonpuhui.errors import BadRequestError, request_locale
+from carbonpuhui.factors.importer import import_factors, parse
+from carbonpuhui.factors.schemas import (
+    Category, FactorBody, FactorCreate, FactorId, FactorOut, FactorPage, ImportResult, Region, Resolution,
+    Tier, Unit,
+)
+from carbonpuhui.factors.service import FactorService, to_out
+from carbonpuhui.i18n import N_
+
+Limit = Annotated[int, Parameter(ge=1, le=200, description="Page size")]
+
+
+def _encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> str | None:
+    if not cursor:
+        return None
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequestError(N_("The cursor is not valid."), reason="invalid_cursor") from None
+
+
+class FactorController(Controller):
+    path = "/v1/factors"
+    tags = ["factors"]
+
+    @get("", **access(public=True, errors=(400, 422)), summary="Search published factors")
+    async def list_factors(
+        self, db_session: AsyncSession, principal: Principal | None,
+        q: Annotated[str | None, Parameter(max_length=200)] = None,
+        category: Category | None = None, region: Region | None = None, tier: Tier | None = None,
+        valid_on: date | None = None, cursor: str | None = None, limit: Limit = 50,
+    ) -> FactorPage:
+        after = _decode_cursor(cursor)
+        rows = await FactorService(db_session).repo.list_published(
+            q=q, category=category, region=region, tier=tier, valid_on=valid_on,
+            viewer_org=principal.org if principal else None,
+            is_admin=bool(principal and principal.has("admin")), after=after, limit=limit + 1,
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return FactorPage(items=[to_out(r) for r in rows],
+                          next_cursor=_encode_cursor(rows[-1].factor_id) if more and rows else None)
+
+    @get("/resolve", **access(public=True, errors=(404, 422)),
+         summary="The factor that applies to an activity on a date",
+         description="Enterprise (the caller's organisation's own) > provincial > national > default.")
+    async def resolve(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal | None,
+        category: Category, unit: Unit, region: Region = "CN",
+        resolve_date: Annotated[date | None, Parameter(query="date")] = None,
+    ) -> Resolution:
+        day = resolve_date or datetime.now(UTC).date()
+        return await FactorService(db_session).resolve(
+            category=category, unit=unit, region=region, day=day,
+            org=principal.org if principal and principal.org else None, locale=request_locale(request),
+        )
+
+    @post("/import", **access(roles=("admin",), errors=(415,), body=True), status_code=HTTP_200_OK,
+          summary="Import factors from CSV or a JSON array (all or nothing)",
+          request_max_body_size=32 * 1024 * 1024)
+    async def import_file(self, request: Request[Any, Any, Any], db_session: AsyncSession,
+                          principal: Principal, publish: bool = False) -> ImportResult:
+        media_type = request.headers.get("content-type", "")
+        if media_type.split(";")[0].strip().lower() not in ("text/csv", "application/csv", "application/json"):
+            from carbonpuhui.errors import ProblemError
+
+            class _Unsupported(ProblemError):
+                status_code = 415
+
+            raise _Unsupported(N_("Send text/csv or application/json."), reason="unsupported_media_type")
+        rows = parse(await request.body(), media_type)
+        return await import_factors(FactorService(db_session), rows, principal, publish=publish,
+                                    locale=request_locale(request))
+
+    @post("", **access(roles=("admin",), errors=(409,), body=True), status_code=HTTP_201_CREATED,
+          summary="Create a factor (a draft at version 1)")
+    async def create(self, data: FactorCreate, db_session: AsyncSession, principal: Principal) -> FactorOut:
+        return to_out(await FactorService(db_session).create(data, principal))
+
+    @get("/{factor_id:str}", **access(public=True, errors=(404,)),
+         summary="The latest published version of a factor")
+    async def latest(self, factor_id: FactorId, db_session: AsyncSession, principal: Principal | None) -> FactorOut:
+        return to_out(await FactorService(db_session).get_latest(factor_id, principal))
+
+    @get("/{factor_id:str}/versions", **access(public=True, errors=(404,)), summary="All visible versions")
+    async def versions(self, factor_id: FactorId, db_session: AsyncSession,
+                       principal: Principal | None) -> list[FactorOut]:
+        return [to_out(r) for r in await FactorService(db_session).versions(factor_id, principal)]
+
+    @post("/{factor_id:str}/versions", **access(roles=("admin",), errors=(404, 409), body=True),
+          status_code=HTTP_201_CREATED, summary="Add the next version (a draft)")
+    async def add_version(self, factor_id: FactorId, data: FactorBody, db_session: AsyncSession,
+                          principal: Principal) -> FactorOut:
+        return to_out(await FactorService(db_session).add_version(factor_id, data, principal))
+
+    @get("/{factor_id:str}/versions/{version:int}", **access(public=True, errors=(404,)),
+         summary="One version (drafts: admins only)")
+    async def version(self, factor_id: FactorId, version: int, db_session: AsyncSession,
+                      principal: Principal | None) -> FactorOut:
+        return to_out(await FactorService(db_session).get_version(factor_id, version, principal))
+
+    @post("/{factor_id:str}/versions/{version:int}/publish", **access(roles=("admin",), errors=(404, 409)),
+          status_code=HTTP_200_OK, summary="Publish a draft; published versions never change")
+    async def publish(self, factor_id: FactorId, version: int, db_session: AsyncSession,
+                      principal: Principal) -> FactorOut:
+        return to_out(await FactorService(db_session).publish(factor_id, version, principal))
+
+    @post("/{factor_id:str}/versions/{version:int}/retire", **access(roles=("admin",), errors=(404, 409)),
+          status_code=HTTP_200_OK, summary="Retire a published version (it stays readable)")
+    async def retire(self, factor_id: FactorId, version: int, db_session: AsyncSession,
+                     principal: Principal) -> FactorOut:
+        return to_out(await FactorService(db_session).retire(factor_id, version, principal))

@@ -1,0 +1,100 @@
+"""Queries on factor versions. Repositories read and add; they never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from carbonpuhui.factors.models import FactorVersion
+
+
+def _valid_on(day: date):  # type: ignore[no-untyped-def]
+    return and_(FactorVersion.valid_from <= day,
+                or_(FactorVersion.valid_to.is_(None), FactorVersion.valid_to >= day))
+
+
+class FactorRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, factor_id: str, version: int) -> FactorVersion | None:
+        return await self.session.get(FactorVersion, (factor_id, version))
+
+    async def versions(self, factor_id: str) -> Sequence[FactorVersion]:
+        stmt = select(FactorVersion).where(FactorVersion.factor_id == factor_id).order_by(FactorVersion.version)
+        return (await self.session.scalars(stmt)).all()
+
+    async def max_version(self, factor_id: str) -> int:
+        stmt = select(func.max(FactorVersion.version)).where(FactorVersion.factor_id == factor_id)
+        return (await self.session.scalar(stmt)) or 0
+
+    async def latest_published(self, factor_id: str) -> FactorVersion | None:
+        stmt = (select(FactorVersion)
+                .where(FactorVersion.factor_id == factor_id, FactorVersion.status == "published")
+                .order_by(FactorVersion.version.desc()).limit(1))
+        return (await self.session.scalars(stmt)).first()
+
+    async def find_by_content(self, factor_id: str, content_hash: str) -> FactorVersion | None:
+        stmt = (select(FactorVersion)
+                .where(FactorVersion.factor_id == factor_id, FactorVersion.content_hash == content_hash)
+                .order_by(FactorVersion.version.desc()).limit(1))
+        return (await self.session.scalars(stmt)).first()
+
+    async def ids_with_tier(self, ids: Sequence[str]) -> dict[str, set[str]]:
+        """Which tiers each of ``ids`` has among its versions (to check ``supplements``)."""
+        if not ids:
+            return {}
+        stmt = select(FactorVersion.factor_id, FactorVersion.tier).where(FactorVersion.factor_id.in_(ids))
+        out: dict[str, set[str]] = {}
+        for factor_id, tier in (await self.session.execute(stmt)).all():
+            out.setdefault(factor_id, set()).add(tier)
+        return out
+
+    async def list_published(
+        self, *, q: str | None, category: str | None, region: str | None, tier: str | None,
+        valid_on: date | None, viewer_org: str | None, is_admin: bool, after: str | None, limit: int,
+    ) -> Sequence[FactorVersion]:
+        """The newest published version of each factor matching the filters, ordered by id."""
+        conditions = [FactorVersion.status == "published"]
+        if q:
+            conditions.append(FactorVersion.search_text.contains(q.lower(), autoescape=True))
+        if category:
+            conditions.append(or_(FactorVersion.category == category,
+                                  FactorVersion.category.startswith(category + ".", autoescape=True)))
+        if region:
+            conditions.append(FactorVersion.region == region)
+        if tier:
+            conditions.append(FactorVersion.tier == tier)
+        if valid_on:
+            conditions.append(_valid_on(valid_on))
+        if not is_admin:
+            # Enterprise factors are the enterprise's own data: only its members (and admins) see them.
+            visible = FactorVersion.tier != "enterprise"
+            if viewer_org:
+                visible = or_(visible, FactorVersion.owner_org == viewer_org)
+            conditions.append(visible)
+        if after:
+            conditions.append(FactorVersion.factor_id > after)
+        newest = (select(FactorVersion.factor_id, func.max(FactorVersion.version).label("version"))
+                  .where(*conditions).group_by(FactorVersion.factor_id).subquery())
+        stmt: Select[tuple[FactorVersion]] = (
+            select(FactorVersion)
+            .join(newest, and_(FactorVersion.factor_id == newest.c.factor_id,
+                               FactorVersion.version == newest.c.version))
+            .order_by(FactorVersion.factor_id).limit(limit)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def resolution_candidates(self, *, category: str, unit: str, day: date,
+                                    regions: Sequence[str], org: str | None) -> Sequence[FactorVersion]:
+        tier_ok = FactorVersion.tier != "enterprise"
+        if org:
+            tier_ok = or_(tier_ok, FactorVersion.owner_org == org)
+        stmt = select(FactorVersion).where(
+            FactorVersion.status == "published", FactorVersion.category == category,
+            FactorVersion.unit == unit, FactorVersion.region.in_(list(regions)), _valid_on(day), tier_ok,
+        )
+        return (await self.session.scalars(stmt)).all()

@@ -1,0 +1,75 @@
+"""Settings, read once from the environment (prefix ``CARBONPUHUI_``).
+
+With nothing set the platform runs embedded: a SQLite file and a signing key in the data
+directory, an in-process store. Setting the database / Redis URLs moves it onto real services.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+PREFIX = "CARBONPUHUI_"
+LOCALES = ("zh-Hans", "zh-Hant", "en")
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    data_dir: Path
+    database_url: str | None = None  # None -> sqlite+aiosqlite file in data_dir
+    redis_url: str | None = None  # None -> in-process store
+    redis_namespace: str = "carbonpuhui"
+    token_issuer: str = "urn:carbonpuhui:local"
+    token_audience: str = "carbonpuhui"
+    jwks_url: str | None = None  # None -> the local signing key in data_dir
+    default_locale: str = "zh-Hans"
+    public_rate_limit_per_minute: int = 600
+    max_body_bytes: int = 1_048_576
+    max_import_bytes: int = 33_554_432
+    log_json: bool = True
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'carbonpuhui.sqlite3'}"
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def key_path(self) -> Path:
+        return self.data_dir / "signing-key.jwk"
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "carbonpuhui"
+
+
+def _bool(text: str) -> bool:
+    return text.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from ``environ`` (default: the process environment) plus explicit overrides."""
+    env = os.environ if environ is None else environ
+
+    def get(name: str) -> str | None:
+        value = env.get(PREFIX + name.upper())
+        return value if value not in (None, "") else None
+
+    values: dict[str, object] = {"data_dir": Path(get("data_dir") or _default_data_dir())}
+    for name in ("database_url", "redis_url", "redis_namespace", "token_issuer", "token_audience",
+                 "jwks_url", "default_locale"):
+        if (value := get(name)) is not None:
+            values[name] = value
+    for name in ("public_rate_limit_per_minute", "max_body_bytes", "max_import_bytes"):
+        if (value := get(name)) is not None:
+            values[name] = int(value)
+    if (value := get("log_json")) is not None:
+        values["log_json"] = _bool(value)
+    values.update(overrides)
+    if values.get("default_locale", "zh-Hans") not in LOCALES:
+        raise ValueError(f"CARBONPUHUI_DEFAULT_LOCALE must be one of {', '.join(LOCALES)}")
+    return Settings(**values)  # type: ignore[arg-type]
