@@ -9,7 +9,8 @@ from litestar import Controller, Request, get
 from litestar.config.app import AppConfig
 from litestar.plugins import InitPluginProtocol
 
-from carbonpuhui.auth import Principal, access
+from carbonpuhui.auth import access
+from carbonpuhui.deps import CurrentPrincipal
 
 
 class Me(msgspec.Struct, kw_only=True):
@@ -23,7 +24,7 @@ class MeController(Controller):
     tags = ["mobile"]
 
     @get("", **access(authenticated=True), summary="The caller, as the bearer token names them")
-    async def me(self, request: Request[Any, Any, Any], principal: Principal) -> Me:
+    async def me(self, request: Request[Any, Any, Any], principal: CurrentPrincipal) -> Me:
         return Me(sub=principal.sub, roles=sorted(principal.roles), org=principal.org)
 
 

@@ -7,11 +7,11 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
-from sqlalchemy.ext.asyncio import AsyncSession
+from carbonpuhui.deps import CurrentPrincipal, DbSession, MaybePrincipal
 
-from carbonpuhui.auth import Principal, access
+from carbonpuhui.auth import access
 from carbonpuhui.errors import BadRequestError, request_locale
 from carbonpuhui.factors.importer import import_factors, parse
 from carbonpuhui.factors.schemas import (
@@ -21,7 +21,7 @@ from carbonpuhui.factors.schemas import (
 from carbonpuhui.factors.service import FactorService, to_out
 from carbonpuhui.i18n import N_
 
-Limit = Annotated[int, Parameter(ge=1, le=200, description="Page size")]
+Limit = Annotated[int, QueryParameter(ge=1, le=200, description="Page size")]
 
 
 def _encode_cursor(last_id: str) -> str:
@@ -43,10 +43,11 @@ class FactorController(Controller):
 
     @get("", **access(public=True, errors=(400, 422)), summary="Search published factors")
     async def list_factors(
-        self, db_session: AsyncSession, principal: Principal | None,
-        q: Annotated[str | None, Parameter(max_length=200)] = None,
-        category: Category | None = None, region: Region | None = None, tier: Tier | None = None,
-        valid_on: date | None = None, cursor: str | None = None, limit: Limit = 50,
+        self, db_session: DbSession, principal: MaybePrincipal,
+        q: Annotated[str | None, QueryParameter(max_length=200, description="Text in id, names, source")] = None,
+        category: FromQuery[Category | None] = None, region: FromQuery[Region | None] = None,
+        tier: FromQuery[Tier | None] = None, valid_on: FromQuery[date | None] = None,
+        cursor: FromQuery[str | None] = None, limit: Limit = 50,
     ) -> FactorPage:
         after = _decode_cursor(cursor)
         rows = await FactorService(db_session).repo.list_published(
@@ -63,9 +64,9 @@ class FactorController(Controller):
          summary="The factor that applies to an activity on a date",
          description="Enterprise (the caller's organisation's own) > provincial > national > default.")
     async def resolve(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal | None,
-        category: Category, unit: Unit, region: Region = "CN",
-        resolve_date: Annotated[date | None, Parameter(query="date")] = None,
+        self, request: Request[Any, Any, Any], db_session: DbSession, principal: MaybePrincipal,
+        category: FromQuery[Category], unit: FromQuery[Unit], region: FromQuery[Region] = "CN",
+        resolve_date: Annotated[date | None, QueryParameter(query="date", description="Default: today")] = None,
     ) -> Resolution:
         day = resolve_date or datetime.now(UTC).date()
         return await FactorService(db_session).resolve(
@@ -76,8 +77,8 @@ class FactorController(Controller):
     @post("/import", **access(roles=("admin",), errors=(415,), body=True), status_code=HTTP_200_OK,
           summary="Import factors from CSV or a JSON array (all or nothing)",
           request_max_body_size=32 * 1024 * 1024)
-    async def import_file(self, request: Request[Any, Any, Any], db_session: AsyncSession,
-                          principal: Principal, publish: bool = False) -> ImportResult:
+    async def import_file(self, request: Request[Any, Any, Any], db_session: DbSession,
+                          principal: CurrentPrincipal, publish: FromQuery[bool] = False) -> ImportResult:
         media_type = request.headers.get("content-type", "")
         if media_type.split(";")[0].strip().lower() not in ("text/csv", "application/csv", "application/json"):
             from carbonpuhui.errors import ProblemError
@@ -92,39 +93,39 @@ class FactorController(Controller):
 
     @post("", **access(roles=("admin",), errors=(409,), body=True), status_code=HTTP_201_CREATED,
           summary="Create a factor (a draft at version 1)")
-    async def create(self, data: FactorCreate, db_session: AsyncSession, principal: Principal) -> FactorOut:
+    async def create(self, data: JSONBody[FactorCreate], db_session: DbSession, principal: CurrentPrincipal) -> FactorOut:
         return to_out(await FactorService(db_session).create(data, principal))
 
     @get("/{factor_id:str}", **access(public=True, errors=(404,)),
          summary="The latest published version of a factor")
-    async def latest(self, factor_id: FactorId, db_session: AsyncSession, principal: Principal | None) -> FactorOut:
+    async def latest(self, factor_id: FromPath[FactorId], db_session: DbSession, principal: MaybePrincipal) -> FactorOut:
         return to_out(await FactorService(db_session).get_latest(factor_id, principal))
 
     @get("/{factor_id:str}/versions", **access(public=True, errors=(404,)), summary="All visible versions")
-    async def versions(self, factor_id: FactorId, db_session: AsyncSession,
-                       principal: Principal | None) -> list[FactorOut]:
+    async def versions(self, factor_id: FromPath[FactorId], db_session: DbSession,
+                       principal: MaybePrincipal) -> list[FactorOut]:
         return [to_out(r) for r in await FactorService(db_session).versions(factor_id, principal)]
 
     @post("/{factor_id:str}/versions", **access(roles=("admin",), errors=(404, 409), body=True),
           status_code=HTTP_201_CREATED, summary="Add the next version (a draft)")
-    async def add_version(self, factor_id: FactorId, data: FactorBody, db_session: AsyncSession,
-                          principal: Principal) -> FactorOut:
+    async def add_version(self, factor_id: FromPath[FactorId], data: JSONBody[FactorBody], db_session: DbSession,
+                          principal: CurrentPrincipal) -> FactorOut:
         return to_out(await FactorService(db_session).add_version(factor_id, data, principal))
 
     @get("/{factor_id:str}/versions/{version:int}", **access(public=True, errors=(404,)),
          summary="One version (drafts: admins only)")
-    async def version(self, factor_id: FactorId, version: int, db_session: AsyncSession,
-                      principal: Principal | None) -> FactorOut:
+    async def version(self, factor_id: FromPath[FactorId], version: FromPath[int], db_session: DbSession,
+                      principal: MaybePrincipal) -> FactorOut:
         return to_out(await FactorService(db_session).get_version(factor_id, version, principal))
 
     @post("/{factor_id:str}/versions/{version:int}/publish", **access(roles=("admin",), errors=(404, 409)),
           status_code=HTTP_200_OK, summary="Publish a draft; published versions never change")
-    async def publish(self, factor_id: FactorId, version: int, db_session: AsyncSession,
-                      principal: Principal) -> FactorOut:
+    async def publish(self, factor_id: FromPath[FactorId], version: FromPath[int], db_session: DbSession,
+                      principal: CurrentPrincipal) -> FactorOut:
         return to_out(await FactorService(db_session).publish(factor_id, version, principal))
 
     @post("/{factor_id:str}/versions/{version:int}/retire", **access(roles=("admin",), errors=(404, 409)),
           status_code=HTTP_200_OK, summary="Retire a published version (it stays readable)")
-    async def retire(self, factor_id: FactorId, version: int, db_session: AsyncSession,
-                     principal: Principal) -> FactorOut:
+    async def retire(self, factor_id: FromPath[FactorId], version: FromPath[int], db_session: DbSession,
+                     principal: CurrentPrincipal) -> FactorOut:
         return to_out(await FactorService(db_session).retire(factor_id, version, principal))
