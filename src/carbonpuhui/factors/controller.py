@@ -66,7 +66,7 @@ class FactorController(Controller):
     async def resolve(
         self, request: Request[Any, Any, Any], db_session: DbSession, principal: MaybePrincipal,
         category: FromQuery[Category], unit: FromQuery[Unit], region: FromQuery[Region] = "CN",
-        resolve_date: Annotated[date | None, QueryParameter(query="date", description="Default: today")] = None,
+        resolve_date: Annotated[date | None, QueryParameter(name="date", description="Default: today")] = None,
     ) -> Resolution:
         day = resolve_date or datetime.now(UTC).date()
         return await FactorService(db_session).resolve(
