@@ -58,9 +58,13 @@ class MetricsController(PrometheusController):
     opt = {"access": PUBLIC}
 
 
+UNTHROTTLED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
 def _throttle_public_reads(request: Request[Any, Any, Any]) -> bool:
-    # Rate-limit anonymous-capable reads; authenticated writes have their own per-issue limits.
-    return request.method in ("GET", "HEAD") and request.route_handler.opt.get("access") == PUBLIC
+    # Rate-limit anonymous-capable reads, but never the probes an orchestrator depends on.
+    return (request.method in ("GET", "HEAD") and request.route_handler.opt.get("access") == PUBLIC
+            and request.url.path not in UNTHROTTLED_PATHS)
 
 
 class PlatformPlugin:

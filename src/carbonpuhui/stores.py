@@ -5,13 +5,67 @@ Redis is never the source of truth: it holds rate-limit windows, caches and coun
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
+
 from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 from litestar.stores.registry import StoreRegistry
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from carbonpuhui.settings import Settings
+
+
+log = logging.getLogger("carbonpuhui.stores")
+_OUTAGE = (RedisError, OSError, TimeoutError)
+
+
+class FailOpenStore(Store):
+    """For data that only speeds things up or throttles (rate-limit windows, caches): when Redis is
+    down, behave as an empty store and log, rather than fail the request."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+
+    async def set(self, key: str, value: str | bytes, expires_in: int | timedelta | None = None) -> None:
+        try:
+            await self.inner.set(key, value, expires_in)
+        except _OUTAGE as exc:
+            log.warning("store unavailable, set skipped: %r", exc)
+
+    async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
+        try:
+            return await self.inner.get(key, renew_for)
+        except _OUTAGE as exc:
+            log.warning("store unavailable, get missed: %r", exc)
+            return None
+
+    async def delete(self, key: str) -> None:
+        try:
+            await self.inner.delete(key)
+        except _OUTAGE as exc:
+            log.warning("store unavailable, delete skipped: %r", exc)
+
+    async def delete_all(self) -> None:
+        await self.inner.delete_all()
+
+    async def exists(self, key: str) -> bool:
+        try:
+            return await self.inner.exists(key)
+        except _OUTAGE:
+            return False
+
+    async def expires_in(self, key: str) -> int | None:
+        try:
+            return await self.inner.expires_in(key)
+        except _OUTAGE:
+            return None
+
+
+# Stores whose loss only costs speed or throttling; all others fail loudly when Redis is down.
+FAIL_OPEN = frozenset({"rate_limit", "cache"})
 
 
 class Stores:
@@ -31,7 +85,8 @@ class Stores:
     def store(self, name: str) -> Store:
         if self.redis is not None:
             # "{namespace}:{name}:key" — one prefix per deployment, so test runs and tenants never collide.
-            return RedisStore(self.redis, namespace=f"{self.namespace}:{name}", handle_client_shutdown=False)
+            store: Store = RedisStore(self.redis, namespace=f"{self.namespace}:{name}", handle_client_shutdown=False)
+            return FailOpenStore(store) if name in FAIL_OPEN else store
         return self._memory.setdefault(name, MemoryStore())
 
     def registry(self) -> StoreRegistry:
