@@ -12,6 +12,7 @@ from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.logging.config import StructLoggingConfig
+from litestar.middleware.logging import LoggingMiddlewareConfig
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
@@ -118,8 +119,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     prometheus = PrometheusConfig(app_name="carbonpuhui", prefix="carbonpuhui", group_path=True,
                                   exclude=["^/metrics"])
+    # One JSON line per request with method, path and status only: bodies, headers and queries may
+    # carry tokens, receipts or trips, which have no place in logs.
     logging_plugin = StructlogPlugin(StructlogConfig(
         structlog_logging_config=StructLoggingConfig(log_exceptions="always"),
+        middleware_logging_config=LoggingMiddlewareConfig(
+            request_log_fields=("path", "method"), response_log_fields=("status_code",),
+            exclude=["^/healthz$", "^/readyz$", "^/metrics$"],
+        ),
     )) if settings.log_json else None
     plugins: list[Any] = [PlatformPlugin(settings), FactorsPlugin(), MobileAPIPlugin(), ProcurementPlugin()]
     if logging_plugin is not None:

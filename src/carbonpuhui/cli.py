@@ -66,7 +66,8 @@ def serve(demo: bool, host: str, port: int, workers: int, tls_cert: str | None, 
                f"(database: {'embedded SQLite' if settings.embedded_database else 'configured'}, "
                f"store: {'Redis' if settings.redis_url else 'in-process'}; API docs at /schema)", err=True)
     uvicorn.run("carbonpuhui.app:create_app", factory=True, host=host, port=port, workers=workers,
-                ssl_certfile=tls_cert, ssl_keyfile=tls_key, proxy_headers=False, log_level="info")
+                ssl_certfile=tls_cert, ssl_keyfile=tls_key, proxy_headers=False, log_level="info",
+                access_log=False)  # the app logs each request as structured JSON
 
 
 @main.command()

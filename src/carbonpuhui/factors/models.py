@@ -6,10 +6,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Date, DateTime, Index, Integer, String, Text, event, inspect
+from sqlalchemy import JSON, CheckConstraint, Date, Index, Integer, String, Text, event, inspect
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from carbonpuhui.db.base import Base, DecimalText
+from carbonpuhui.db.base import Base, DecimalText, UTCDateTime
 
 TIERS = ("enterprise", "provincial", "national", "default")
 STATUSES = ("draft", "published", "retired")
@@ -51,11 +51,11 @@ class FactorVersion(Base):
     search_text: Mapped[str] = mapped_column(Text)
     # SHA-256 of the canonical body: an import row equal to an existing version changes nothing.
     content_hash: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(200))
-    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     published_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     retired_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
