@@ -123,6 +123,10 @@ class ConflictError(ProblemError):
     status_code = 409
 
 
+class UnsupportedMediaTypeError(ProblemError):
+    status_code = 415
+
+
 class UnprocessableError(ProblemError):
     status_code = 422
 
@@ -290,5 +294,5 @@ exception_handlers = {
 __all__ = [
     "PROBLEM_MEDIA_TYPE", "BadRequestError", "ConflictError", "FieldError", "ForbiddenError",
     "MediaType", "NotFoundError", "Problem", "ProblemError", "ServiceUnavailableError",
-    "UnauthorizedError", "UnprocessableError", "exception_handlers", "problem_response",
+    "UnauthorizedError", "UnprocessableError", "UnsupportedMediaTypeError", "exception_handlers", "problem_response",
 ]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+from litestar import Litestar
 from litestar.testing import TestClient
 from schemathesis.checks import not_a_server_error
 
@@ -31,10 +32,22 @@ def _served_spec() -> dict:
         return response.json()
 
 
+class _CurrentApp:
+    """The ASGI app the generated requests go to; the fixture below points it at the app under test."""
+
+    app: Litestar | None = None
+
+    async def __call__(self, scope: dict, receive: object, send: object) -> None:
+        assert self.app is not None, "the admin_headers fixture sets the app"
+        await self.app(scope, receive, send)  # type: ignore[arg-type]
+
+
+target = _CurrentApp()
 schema = schemathesis.openapi.from_dict(_served_spec(), config=schemathesis.Config.from_dict({
     "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "mode": "all"},
     "phases": {"coverage": {"enabled": False}, "stateful": {"enabled": False}},
 }))
+schema.app = target
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +55,14 @@ def admin_headers(tmp_path_factory: pytest.TempPathFactory, migrated_database_ur
     # Fuzzing sends hundreds of public reads a minute: lift the limit so 429s do not hide handlers.
     settings = make_settings(tmp_path_factory.mktemp("fuzz"), database_url=migrated_database_url,
                              public_rate_limit_per_minute=1_000_000)
-    schema.app = create_app(settings)
+    target.app = create_app(settings)
     token = mint_token(settings.key_path, issuer=settings.token_issuer, audience=settings.token_audience,
                        sub="fuzzer", roles=["admin"], org="fuzz-org", ttl=3600)
     yield {"Authorization": f"Bearer {token}"}
     # schemathesis keeps an app's lifespan running until the process exits: stop it while the
     # database still exists, then empty the shared database for the tests that follow.
     schemathesis.python.asgi.shutdown_lifespans()
-    schema.app = None
+    target.app = None
     _empty_tables(migrated_database_url)
 
 

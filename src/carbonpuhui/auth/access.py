@@ -79,6 +79,7 @@ def _require(roles: tuple[str, ...] | None):  # type: ignore[no-untyped-def]
 
 
 _DESCRIPTIONS = {
+    400: "Malformed request (e.g. JSON that does not parse, a bad cursor)",
     401: "No token, or an invalid, expired or foreign token",
     403: "The token lacks a role or organisation this action needs",
     404: "Not found",
@@ -112,7 +113,7 @@ def access(*, public: bool = False, roles: Iterable[str] | None = None, authenti
         raise ValueError("declare exactly one of public, roles or authenticated")
     statuses = set(errors) | {401}  # a bad token is a 401 everywhere
     if body:
-        statuses |= {413, 422}
+        statuses |= {400, 413, 422}  # malformed, too large, invalid
     kwargs: dict[str, Any] = {}
     if public:
         kwargs["opt"] = {"access": PUBLIC}

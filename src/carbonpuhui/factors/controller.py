@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, get, post
+from litestar.exceptions import SerializationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar.types import Empty
 from carbonpuhui.deps import CurrentPrincipal, DbSession, MaybePrincipal
 
 from carbonpuhui.auth import access
-from carbonpuhui.errors import BadRequestError, request_locale
+from carbonpuhui.errors import BadRequestError, UnsupportedMediaTypeError, request_locale
 from carbonpuhui.factors.importer import import_factors, parse
 from carbonpuhui.factors.schemas import (
     Category, FactorBody, FactorCreate, FactorId, FactorOut, FactorPage, ImportResult, Region, Resolution,
@@ -21,6 +25,7 @@ from carbonpuhui.factors.schemas import (
 from carbonpuhui.factors.service import FactorService, to_out
 from carbonpuhui.i18n import N_
 
+_EXACT_JSON = msgspec.json.Decoder(float_hook=Decimal)
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="Page size")]
 
 
@@ -32,14 +37,32 @@ def _decode_cursor(cursor: str | None) -> str | None:
     if not cursor:
         return None
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        # validate=True: urlsafe_b64decode drops unknown characters, so "!!!" would restart at page 1.
+        after = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
     except (ValueError, UnicodeDecodeError):
-        raise BadRequestError(N_("The cursor is not valid."), reason="invalid_cursor") from None
+        after = ""
+    if not after:
+        raise BadRequestError(N_("The cursor is not valid."), reason="invalid_cursor")
+    return after
+
+
+class _ExactDecimalRequest(Request[Any, Any, Any]):
+    """Decodes JSON numbers as exact decimals: Litestar's default decoder goes through float, which
+    turns 0.123456789012345678 into 0.12345678901234568 before msgspec sees the ``Decimal`` field."""
+
+    async def json(self) -> Any:
+        if self._json is Empty:
+            try:
+                self._json = _EXACT_JSON.decode(await self.body() or b"null")
+            except msgspec.DecodeError as exc:
+                raise SerializationException(str(exc)) from exc
+        return self._json
 
 
 class FactorController(Controller):
     path = "/v1/factors"
     tags = ["factors"]
+    request_class = _ExactDecimalRequest
 
     @get("", **access(public=True, errors=(400, 422)), summary="Search published factors")
     async def list_factors(
@@ -81,12 +104,7 @@ class FactorController(Controller):
                           principal: CurrentPrincipal, publish: FromQuery[bool] = False) -> ImportResult:
         media_type = request.headers.get("content-type", "")
         if media_type.split(";")[0].strip().lower() not in ("text/csv", "application/csv", "application/json"):
-            from carbonpuhui.errors import ProblemError
-
-            class _Unsupported(ProblemError):
-                status_code = 415
-
-            raise _Unsupported(N_("Send text/csv or application/json."), reason="unsupported_media_type")
+            raise UnsupportedMediaTypeError(N_("Send text/csv or application/json."), reason="unsupported_media_type")
         rows = parse(await request.body(), media_type)
         return await import_factors(FactorService(db_session), rows, principal, publish=publish,
                                     locale=request_locale(request))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -33,6 +34,7 @@ CSV_COLUMNS = (
 _REQUIRED_COLUMNS = {"id", "category", "unit", "kgco2e_per_unit", "gwp_basis", "region", "tier",
                      "valid_from", "source"}
 Progress = Callable[[int, int], None]
+_EXACT_JSON = msgspec.json.Decoder(float_hook=Decimal)
 
 
 class ParsedRow(msgspec.Struct):
@@ -71,9 +73,12 @@ def parse_csv(text: str) -> Iterator[ParsedRow]:
     if unknown:
         yield ParsedRow(1, None, N_("Unknown columns: {columns}."), {"columns": ", ".join(sorted(unknown))})
         return
+    lines = io.StringIO(text).readlines()
     line = reader.line_num
     for flat in reader:
         start = line + 1
+        while start < reader.line_num and not lines[start - 1].strip("\r\n"):
+            start += 1  # DictReader skips blank lines: report the row's own first line
         line = reader.line_num
         if None in flat:
             yield ParsedRow(start, None, N_("The row has more cells than the header has columns."), {})
@@ -86,7 +91,8 @@ def parse_csv(text: str) -> Iterator[ParsedRow]:
 
 def parse_json(data: bytes) -> Iterator[ParsedRow]:
     try:
-        items = msgspec.json.decode(data)
+        # Numbers stay exact decimals (a factor value must never pass through float).
+        items = _EXACT_JSON.decode(data)
     except msgspec.DecodeError as exc:
         yield ParsedRow(1, None, str(exc))
         return

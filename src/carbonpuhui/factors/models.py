@@ -44,7 +44,7 @@ class FactorVersion(Base):
     valid_to: Mapped[date | None] = mapped_column(Date, nullable=True)
     source: Mapped[str] = mapped_column(Text)
     uncertainty: Mapped[dict[str, Any]] = mapped_column(JSON)
-    data_quality: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    data_quality: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     supplements: Mapped[str | None] = mapped_column(String(100), nullable=True)
     version_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Lower-cased id, names, category and source: one portable column for ?q= on both databases.
@@ -74,6 +74,11 @@ def _refuse_edits_to_published(session: Session, _ctx: Any, _instances: Any) -> 
         previous_status = was[0] if was else obj.status
         if previous_status == "draft":
             continue
+        # A published version may only be retired: going back to draft would reopen it for edits.
+        if obj.status != previous_status and (previous_status, obj.status) != ("published", "retired"):
+            raise ImmutableFactorError(
+                f"factor {obj.factor_id} v{obj.version} cannot go from {previous_status} to {obj.status}"
+            )
         changed = {attr.key for attr in state.attrs if attr.history.has_changes()}
         if changed - _MUTABLE_WHEN_PUBLISHED:
             raise ImmutableFactorError(

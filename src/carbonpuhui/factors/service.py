@@ -157,9 +157,11 @@ class FactorService:
             raise UnprocessableError(N_("Some fields are invalid."), errors=problems)
 
     async def _insert(self, row: FactorVersion) -> FactorVersion:
-        self.session.add(row)
+        # Add inside the savepoint: a concurrent writer that took this (id, version) first makes
+        # this insert fail alone, and the session stays usable for the 409.
         try:
             async with self.session.begin_nested():
+                self.session.add(row)
                 await self.session.flush()
         except IntegrityError:
             raise ConflictError(N_("Factor {id} version {version} already exists."),
