@@ -17,7 +17,6 @@ from redis.exceptions import RedisError
 
 from carbonpuhui.settings import Settings
 
-
 log = logging.getLogger("carbonpuhui.stores")
 _OUTAGE = (RedisError, OSError, TimeoutError)
 

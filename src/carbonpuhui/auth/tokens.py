@@ -10,8 +10,8 @@ from pathlib import Path
 
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jws import extract_compact
 from joserfc.jwk import KeySet
+from joserfc.jws import extract_compact
 
 from carbonpuhui.auth.access import ROLES, Principal
 from carbonpuhui.auth.keys import ACCEPTED_ALGS, SIGNING_ALG, KeyProvider, load_or_create_signing_key

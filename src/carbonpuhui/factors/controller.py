@@ -13,14 +13,23 @@ from litestar.exceptions import SerializationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from litestar.types import Empty
-from carbonpuhui.deps import CurrentPrincipal, DbSession, MaybePrincipal
 
 from carbonpuhui.auth import access
+from carbonpuhui.deps import CurrentPrincipal, DbSession, MaybePrincipal
 from carbonpuhui.errors import BadRequestError, UnsupportedMediaTypeError, request_locale
 from carbonpuhui.factors.importer import import_factors, parse
 from carbonpuhui.factors.schemas import (
-    Category, FactorBody, FactorCreate, FactorId, FactorOut, FactorPage, ImportResult, Region, Resolution,
-    Tier, Unit,
+    Category,
+    FactorBody,
+    FactorCreate,
+    FactorId,
+    FactorOut,
+    FactorPage,
+    ImportResult,
+    Region,
+    Resolution,
+    Tier,
+    Unit,
 )
 from carbonpuhui.factors.service import FactorService, to_out
 from carbonpuhui.i18n import N_

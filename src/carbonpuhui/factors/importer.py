@@ -14,10 +14,10 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
+from sqlalchemy.exc import IntegrityError
 
 from carbonpuhui.auth import Principal
-from carbonpuhui.errors import FieldError, UnprocessableError
-from carbonpuhui.factors.models import FactorVersion
+from carbonpuhui.errors import ConflictError, FieldError, UnprocessableError
 from carbonpuhui.factors.schemas import FactorCreate, ImportResult
 from carbonpuhui.factors.service import FactorService, _now, _row, body_of, body_problems, content_hash
 from carbonpuhui.i18n import N_, translate
@@ -157,12 +157,17 @@ async def import_factors(service: FactorService, rows: list[ParsedRow], actor: P
                                  reason="import_invalid", errors=errors, count=len({e.line for e in errors}))
 
     created = unchanged = published = 0
+    # One read of every existing version of the file's ids, instead of two queries per row.
+    existing_rows = await service.repo.versions_of_many([r.factor.id for r in rows if r.factor])
+    by_content = {(r.factor_id, r.content_hash): r for r in existing_rows}
     next_version: dict[str, int] = {}
+    for r in existing_rows:
+        next_version[r.factor_id] = max(next_version.get(r.factor_id, 1), r.version + 1)
     for done, row in enumerate(rows, start=1):
         factor = row.factor
         assert factor is not None
         body = body_of(factor)
-        existing = await service.repo.find_by_content(factor.id, content_hash(body))
+        existing = by_content.get((factor.id, content_hash(body)))
         if existing is not None:
             if publish and existing.status == "draft":
                 existing.status, existing.published_at, existing.published_by = "published", _now(), actor.sub
@@ -170,17 +175,20 @@ async def import_factors(service: FactorService, rows: list[ParsedRow], actor: P
             else:
                 unchanged += 1
         else:
-            if factor.id not in next_version:
-                next_version[factor.id] = await service.repo.max_version(factor.id) + 1
-            version = next_version[factor.id]
+            version = next_version.get(factor.id, 1)
             next_version[factor.id] = version + 1
             status = "published" if publish else "draft"
             service.session.add(_row(factor.id, version, body, actor.sub, status=status))
             created += 1
         if progress is not None:
             progress(done, len(rows))
-    await service.session.flush()
+    try:
+        await service.session.flush()
+    except IntegrityError:
+        # Another process wrote versions of these ids meanwhile; the caller's transaction rolls back.
+        raise ConflictError(N_("The factors changed while the file was being imported; import it again."),
+                            reason="concurrent_import") from None
     return ImportResult(created=created, unchanged=unchanged, published=published)
 
 
-__all__ = ["CSV_COLUMNS", "FactorVersion", "import_factors", "parse"]
+__all__ = ["CSV_COLUMNS", "import_factors", "parse"]

@@ -37,11 +37,14 @@ class FactorRepository:
                 .order_by(FactorVersion.version.desc()).limit(1))
         return (await self.session.scalars(stmt)).first()
 
-    async def find_by_content(self, factor_id: str, content_hash: str) -> FactorVersion | None:
-        stmt = (select(FactorVersion)
-                .where(FactorVersion.factor_id == factor_id, FactorVersion.content_hash == content_hash)
-                .order_by(FactorVersion.version.desc()).limit(1))
-        return (await self.session.scalars(stmt)).first()
+    async def versions_of_many(self, ids: Sequence[str], chunk: int = 1000) -> list[FactorVersion]:
+        """Every version of each of ``ids``, in chunks that stay under driver parameter limits."""
+        rows: list[FactorVersion] = []
+        unique = sorted(set(ids))
+        for start in range(0, len(unique), chunk):
+            stmt = select(FactorVersion).where(FactorVersion.factor_id.in_(unique[start:start + chunk]))
+            rows.extend((await self.session.scalars(stmt)).all())
+        return rows
 
     async def ids_with_tier(self, ids: Sequence[str]) -> dict[str, set[str]]:
         """Which tiers each of ``ids`` has among its versions (to check ``supplements``)."""

@@ -16,13 +16,25 @@ from carbonpuhui.errors import ConflictError, FieldError, NotFoundError, Unproce
 from carbonpuhui.factors.models import FactorVersion
 from carbonpuhui.factors.repository import FactorRepository
 from carbonpuhui.factors.schemas import (
-    DataQuality, FactorBody, FactorCreate, FactorOut, Lognormal, Names, Normal, PassedOver, Resolution,
-    Triangular, Uncertainty, Uniform,
+    DataQuality,
+    FactorBody,
+    FactorCreate,
+    FactorOut,
+    Lognormal,
+    Names,
+    Normal,
+    PassedOver,
+    Resolution,
+    Triangular,
+    Uncertainty,
+    Uniform,
 )
 from carbonpuhui.i18n import N_, translate
 
 TIER_ORDER = ("enterprise", "provincial", "national", "default")
 GLOBAL_REGION = "GLO"
+_MAX_DIGITS = 30  # per side of the point (as the message says): fits the 64-character DecimalText column
+_MAX_VERSION = 2**31 - 1  # versions are a 32-bit INTEGER on PostgreSQL
 
 
 def _now() -> datetime:
@@ -63,6 +75,10 @@ def body_problems(body: FactorBody) -> list[FieldError]:
     if not value.is_finite():
         bad("kgco2e_per_unit", N_("Must be a finite number."))
         return problems
+    # Stored written out in full in a 64-character column: 1E+999999 would be a million digits.
+    if value.adjusted() >= _MAX_DIGITS or value.as_tuple().exponent < -_MAX_DIGITS:
+        bad("kgco2e_per_unit", N_("Use at most 30 digits before and 30 after the decimal point."))
+        return problems
     if not region_known(body.region):
         bad("region", N_("Unknown ISO 3166 region code."))
     elif body.tier == "national" and "-" in body.region:
@@ -80,10 +96,12 @@ def body_problems(body: FactorBody) -> list[FieldError]:
         bad("uncertainty", N_("A lognormal factor needs a positive value."))
     if isinstance(u, Normal) and (not u.sd.is_finite() or u.sd < 0):
         bad("uncertainty", N_("The standard deviation must be zero or more."))
+    # NaN bounds fail the ordering rules (comparing a NaN Decimal would raise instead).
     if isinstance(u, Triangular):
-        if not (u.min <= u.mode <= u.max) or not (u.min <= value <= u.max):
+        if not all(x.is_finite() for x in (u.min, u.mode, u.max)) \
+                or not (u.min <= u.mode <= u.max) or not (u.min <= value <= u.max):
             bad("uncertainty", N_("Needs min <= mode <= max, with the value inside [min, max]."))
-    if isinstance(u, Uniform) and (not u.min <= value <= u.max):
+    if isinstance(u, Uniform) and (not (u.min.is_finite() and u.max.is_finite()) or not u.min <= value <= u.max):
         bad("uncertainty", N_("Needs min <= value <= max."))
     return problems
 
@@ -184,7 +202,8 @@ class FactorService:
         return await self._insert(_row(factor_id, latest + 1, body, actor.sub))
 
     async def _get(self, factor_id: str, version: int) -> FactorVersion:
-        row = await self.repo.get(factor_id, version)
+        # A version outside the column's range cannot exist (and PostgreSQL would refuse the query).
+        row = await self.repo.get(factor_id, version) if 1 <= version <= _MAX_VERSION else None
         if row is None:
             raise NotFoundError(N_("Factor {id} version {version} was not found."),
                                 reason="factor_not_found", id=factor_id, version=version)
@@ -226,7 +245,7 @@ class FactorService:
         return row
 
     async def get_version(self, factor_id: str, version: int, viewer: Principal | None) -> FactorVersion:
-        row = await self.repo.get(factor_id, version)
+        row = await self.repo.get(factor_id, version) if 1 <= version <= _MAX_VERSION else None
         if row is None or not self.visible(row, viewer):
             raise NotFoundError(N_("Factor {id} version {version} was not found."),
                                 reason="factor_not_found", id=factor_id, version=version)

@@ -1,0 +1,183 @@
+"""Who may call what, route by route.
+
+``EXPECTED`` is the reviewed access table. The app's declared ``opt["access"]`` must equal it, so a
+route added without an entry here (or with a changed declaration) fails until the table is updated.
+Then every protected route is called with a token of each single role, and anonymously.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar
+from litestar.handlers import HTTPRouteHandler
+from litestar.routes import HTTPRoute
+
+from carbonpuhui.auth.access import AUTHENTICATED, PUBLIC, ROLES
+
+ADMIN = frozenset({"admin"})
+
+EXPECTED: dict[tuple[str, str], str | frozenset[str]] = {
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
+    ("GET", "/.well-known/jwks.json"): PUBLIC,
+    ("GET", "/v1/me"): AUTHENTICATED,
+    ("GET", "/v1/factors"): PUBLIC,
+    ("POST", "/v1/factors"): ADMIN,
+    ("GET", "/v1/factors/resolve"): PUBLIC,
+    ("POST", "/v1/factors/import"): ADMIN,
+    ("GET", "/v1/factors/{factor_id}"): PUBLIC,
+    ("GET", "/v1/factors/{factor_id}/versions"): PUBLIC,
+    ("POST", "/v1/factors/{factor_id}/versions"): ADMIN,
+    ("GET", "/v1/factors/{factor_id}/versions/{version}"): PUBLIC,
+    ("POST", "/v1/factors/{factor_id}/versions/{version}/publish"): ADMIN,
+    ("POST", "/v1/factors/{factor_id}/versions/{version}/retire"): ADMIN,
+}
+PROTECTED = sorted(key for key, rule in EXPECTED.items() if rule != PUBLIC)
+PUBLIC_ROUTES = sorted(key for key, rule in EXPECTED.items() if rule == PUBLIC)
+DUMMY_PARAMS = {"{factor_id}": "x", "{version}": "1"}
+
+
+def _is_schema(path: str) -> bool:
+    return path == "/schema" or path.startswith("/schema/")
+
+
+def _is_auto_options(handler: HTTPRouteHandler) -> bool:
+    # Litestar adds an OPTIONS (CORS preflight) handler to every path; the app declares none itself.
+    return handler.http_methods == {"OPTIONS"} and handler.fn.__qualname__.startswith(
+        "HTTPRoute.create_options_handler")
+
+
+def handlers(app: Litestar) -> Iterator[tuple[str, str, Any]]:
+    """(method, path, handler) for every handler the app routes, /schema and auto-OPTIONS aside."""
+    for route in app.routes:
+        if _is_schema(route.path):
+            continue
+        assert isinstance(route, HTTPRoute), f"unexpected {type(route).__name__} at {route.path}"
+        for handler in route.route_handlers:
+            if _is_auto_options(handler):
+                continue
+            for method in sorted(handler.http_methods):
+                yield method, route.path_format, handler
+
+
+def normalise(rule: object) -> str | frozenset[str]:
+    if rule in (PUBLIC, AUTHENTICATED):
+        return rule  # type: ignore[return-value]
+    assert isinstance(rule, tuple) and rule, f"access must be public, authenticated or roles, not {rule!r}"
+    assert set(rule) <= set(ROLES), f"unknown roles in {rule!r}"
+    return frozenset(rule)
+
+
+def url(path: str) -> str:
+    for placeholder, value in DUMMY_PARAMS.items():
+        path = path.replace(placeholder, value)
+    assert "{" not in path, f"no dummy value for a parameter in {path}"
+    return path
+
+
+def allowed(rule: str | frozenset[str], role: str) -> bool:
+    return rule == AUTHENTICATED or (isinstance(rule, frozenset) and role in rule)
+
+
+# --- the declarations ---------------------------------------------------------------------------
+
+
+def test_every_handler_declares_access(app: Litestar) -> None:
+    missing = [f"{method} {path}" for method, path, handler in handlers(app) if "access" not in handler.opt]
+    assert missing == []
+
+
+def test_declared_access_matches_the_reviewed_table(app: Litestar) -> None:
+    declared: dict[tuple[str, str], str | frozenset[str]] = {}
+    for method, path, handler in handlers(app):
+        assert (method, path) not in declared, f"{method} {path} is routed twice"
+        declared[(method, path)] = normalise(handler.opt.get("access"))
+    assert declared == EXPECTED
+
+
+def test_the_table_is_not_trivially_small(app: Litestar) -> None:
+    # Guards the enumeration itself: if it silently found nothing, the equality above would still
+    # fail, but this names the cause.
+    assert len(list(handlers(app))) == len(EXPECTED) >= 15
+
+
+def test_auto_options_handlers_are_the_only_exemptions(app: Litestar) -> None:
+    exempt = {route.path_format for route in app.routes if not _is_schema(route.path)
+              for handler in route.route_handlers if "access" not in handler.opt}
+    for route in app.routes:
+        for handler in route.route_handlers:
+            if "access" not in handler.opt and not _is_schema(route.path):
+                assert _is_auto_options(handler), f"{route.path}: {handler}"
+    assert exempt  # Litestar does add them; the filter above is exercised
+
+
+def test_openapi_documents_401_and_403(client) -> None:
+    paths = client.get("/schema/openapi.json").json()["paths"]
+    for (method, path), rule in EXPECTED.items():
+        if path == "/metrics":
+            continue  # excluded from the schema
+        responses = paths[path][method.lower()]["responses"]
+        assert "401" in responses, f"{method} {path}"
+        assert ("403" in responses) == isinstance(rule, frozenset), f"{method} {path}"
+
+
+# --- the behaviour ------------------------------------------------------------------------------
+
+
+def request(client, method: str, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    # No body: the guard runs before the body is read or validated.
+    return client.request(method, url(path), headers=headers)
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED, ids=lambda v: v if isinstance(v, str) else None)
+def test_each_role_alone(client, auth, method: str, path: str) -> None:
+    rule = EXPECTED[(method, path)]
+    for role in ROLES:
+        response = request(client, method, path, auth(role))
+        if allowed(rule, role):
+            assert response.status_code not in (401, 403), f"{role} on {method} {path}: {response.text}"
+            assert response.status_code < 500, f"{role} on {method} {path}: {response.text}"
+        else:
+            assert response.status_code == 403, f"{role} on {method} {path}: {response.status_code}"
+            body = response.json()
+            assert body["reason"] == "missing_role"
+            assert response.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED, ids=lambda v: v if isinstance(v, str) else None)
+def test_no_roles_and_all_roles(client, auth, method: str, path: str) -> None:
+    rule = EXPECTED[(method, path)]
+    no_roles = request(client, method, path, auth())
+    if rule == AUTHENTICATED:
+        assert no_roles.status_code not in (401, 403)
+    else:
+        assert no_roles.status_code == 403
+        assert no_roles.json()["reason"] == "missing_role"
+    every_role = request(client, method, path, auth(*ROLES))
+    assert every_role.status_code not in (401, 403)
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED, ids=lambda v: v if isinstance(v, str) else None)
+def test_anonymous_is_401_on_protected_routes(client, method: str, path: str) -> None:
+    response = request(client, method, path)
+    assert response.status_code == 401
+    assert response.json()["reason"] == "missing_token"
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(("method", "path"), PUBLIC_ROUTES, ids=lambda v: v if isinstance(v, str) else None)
+def test_public_routes_never_refuse_anonymous(client, method: str, path: str) -> None:
+    response = request(client, method, path)
+    assert response.status_code not in (401, 403), response.text
+    assert response.status_code < 500, response.text
+
+
+@pytest.mark.parametrize(("method", "path"), PUBLIC_ROUTES, ids=lambda v: v if isinstance(v, str) else None)
+def test_public_routes_accept_any_role(client, auth, method: str, path: str) -> None:
+    for role in ROLES:
+        assert request(client, method, path, auth(role)).status_code not in (401, 403), role
