@@ -16,7 +16,6 @@ import stat
 import time
 import types
 import warnings
-from pathlib import Path
 from typing import Any
 
 import httpx

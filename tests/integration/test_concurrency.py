@@ -37,7 +37,7 @@ async def test_concurrent_versions_never_share_a_number(settings):
             await FactorService(session).create(
                 msgspec.convert({**BODY, "id": "race", "kgco2e_per_unit": "1"}, FactorCreate), ADMIN)
         outcomes = await asyncio.gather(*[
-            _add(process_a if i % 2 else process_b, f"1.{i:02d}") for i in range(12)
+            _add(process_a if i % 2 else process_b, f"2.{i:02d}") for i in range(12)
         ])
         async with process_a.transaction() as session:
             rows = await FactorService(session).repo.versions("race")
