@@ -431,3 +431,18 @@ async def test_unreachable_or_broken_jwks_is_a_401(clock: FakeClock, failure: st
 async def test_real_unreachable_jwks_url_is_a_401(key: ECKey) -> None:
     validator = TokenValidator(KeyProvider(jwks_url="http://127.0.0.1:9/jwks"), issuer=ISS, audience=AUD)
     await rejected(validator, es256(key, header_for(key), claims()))
+
+
+async def test_stale_keys_serve_through_an_idp_outage_but_not_forever(clock: FakeClock) -> None:
+    idp = FakeIdP()
+    key = idp.add_key("k1")
+    validator = idp.validator(ttl_seconds=600, max_stale_seconds=3600)
+    await validator.validate(es256(key, header_for(key), claims()))
+    idp.failure = "down"
+    clock.now += 601  # keys are stale and the refresh fails: the cached keys still verify
+    assert (await validator.validate(es256(key, header_for(key), claims(sub="during-outage")))).sub == "during-outage"
+    assert idp.calls == 2
+    clock.now += 3600  # past the staleness bound: no keys are trusted any more
+    await rejected(validator, es256(key, header_for(key), claims()))
+    idp.failure = None
+    assert (await validator.validate(es256(key, header_for(key), claims(sub="recovered")))).sub == "recovered"

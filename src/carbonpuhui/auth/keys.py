@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import httpx
 from joserfc.jwk import ECKey, KeySet
 
+log = logging.getLogger("carbonpuhui.auth")
 SIGNING_ALG = "ES256"
 # Only asymmetric algorithms: a symmetric one would let anyone holding the public JWKS mint tokens.
 ACCEPTED_ALGS = ("ES256", "ES384", "EdDSA", "Ed25519", "RS256", "PS256")
@@ -49,6 +51,7 @@ class KeyProvider:
 
     def __init__(self, *, static: KeySet | None = None, jwks_url: str | None = None,
                  ttl_seconds: float = 600.0, refetch_after_seconds: float = 30.0,
+                 max_stale_seconds: float = 86_400.0,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         if static is None and jwks_url is None:
             raise ValueError("a static key set or a JWKS URL is required")
@@ -56,6 +59,7 @@ class KeyProvider:
         self._url = jwks_url
         self._ttl = ttl_seconds
         self._refetch_after = refetch_after_seconds
+        self._max_stale = max_stale_seconds
         self._fetched_at = 0.0
         self._transport = transport
         self._lock = asyncio.Lock()
@@ -80,6 +84,13 @@ class KeyProvider:
             known = self._keys is not None and (kid is None or any(k.kid == kid for k in self._keys.keys))
             # Refresh when stale, or when an unknown kid appears (key rotation), but not in a loop.
             if self._keys is None or age > self._ttl or (not known and age > self._refetch_after):
-                await self._fetch()
+                try:
+                    await self._fetch()
+                except Exception:
+                    # Stale-if-error: an identity provider outage must not log everybody out at
+                    # once, so known keys stay usable for a while; never without any keys.
+                    if self._keys is None or age > self._max_stale:
+                        raise
+                    log.warning("JWKS refresh from %s failed; using keys %.0f s old", self._url, age)
             assert self._keys is not None
             return self._keys
