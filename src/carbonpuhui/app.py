@@ -23,14 +23,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import scoring
 from carbonpuhui import __version__
-from carbonpuhui.auth.access import PUBLIC, BearerAuthMiddleware, Principal, access, current_principal
+from carbonpuhui.auth.access import (
+    PUBLIC,
+    BearerAuthMiddleware,
+    Principal,
+    access,
+    current_principal,
+    reject_invalid_token,
+)
 from carbonpuhui.auth.jwks import JWKSController
 from carbonpuhui.auth.keys import KeyProvider, load_or_create_signing_key, public_jwks
 from carbonpuhui.auth.tokens import TokenValidator
 from carbonpuhui.db import Database
-from carbonpuhui.errors import exception_handlers
+from carbonpuhui.errors import FieldError, NotFoundError, UnprocessableError, exception_handlers
 from carbonpuhui.factors.plugin import FactorsPlugin
 from carbonpuhui.health import HealthController
+from carbonpuhui.i18n import N_
 from carbonpuhui.settings import Settings, load_settings
 from mobile_api import MobileAPIPlugin
 from procurement import ProcurementPlugin
@@ -60,6 +68,16 @@ class MetricsController(PrometheusController):
 
 
 UNTHROTTLED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def _refuse_nul(request: Request[Any, Any, Any]) -> None:
+    # PostgreSQL text cannot hold U+0000: refuse it here rather than fail in the database with a 500.
+    if "\x00" in request.url.path:
+        raise NotFoundError(N_("No resource exists at this address."))
+    bad = sorted({key for key, value in request.query_params.multi_items() if "\x00" in f"{key}{value}"})
+    if bad:
+        raise UnprocessableError(N_("Some fields are invalid."), errors=[
+            FieldError(field=key, message=N_("Must not contain the NUL character.")) for key in bad])
 
 
 def _throttle_public_reads(request: Request[Any, Any, Any]) -> bool:
@@ -95,12 +113,15 @@ class PlatformPlugin:
             "db_session": Provide(provide_db_session),
             "principal": Provide(provide_principal, sync_to_thread=False),
         })
-        app_config.middleware.insert(0, DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema"]))
+        # After metrics and request logging (so refused requests are counted and logged too).
+        app_config.middleware.append(DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema"]))
         app_config.middleware.append(RateLimitConfig(
             rate_limit=("minute", settings.public_rate_limit_per_minute), store="rate_limit",
             check_throttle_handler=_throttle_public_reads,
         ).middleware)
         app_config.exception_handlers.update(exception_handlers)
+        app_config.guards.insert(0, reject_invalid_token)
+        app_config.before_request = _refuse_nul
 
         async def warm_kernels() -> None:
             count = await asyncio.to_thread(scoring.warm_up)
@@ -128,9 +149,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             exclude=["^/healthz$", "^/readyz$", "^/metrics$"],
         ),
     )) if settings.log_json else None
-    plugins: list[Any] = [PlatformPlugin(settings), FactorsPlugin(), MobileAPIPlugin(), ProcurementPlugin()]
-    if logging_plugin is not None:
-        plugins.append(logging_plugin)
+    plugins: list[Any] = [] if logging_plugin is None else [logging_plugin]  # outermost: logs everything
+    plugins += [PlatformPlugin(settings), FactorsPlugin(), MobileAPIPlugin(), ProcurementPlugin()]
     return Litestar(
         route_handlers=[],
         plugins=plugins,

@@ -45,14 +45,25 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
         if not header:
             return AuthenticationResult(user=None, auth=None)
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise UnauthorizedError(
-                N_("Use the Authorization header with the Bearer scheme."), reason="invalid_request",
-                headers={"WWW-Authenticate": 'Bearer error="invalid_request"'},
-            )
-        validator = connection.app.state.token_validator
-        principal = await validator.validate(token.strip())
+        try:
+            if scheme.lower() != "bearer" or not token.strip():
+                raise UnauthorizedError(
+                    N_("Use the Authorization header with the Bearer scheme."), reason="invalid_request",
+                    headers={"WWW-Authenticate": 'Bearer error="invalid_request"'},
+                )
+            principal = await connection.app.state.token_validator.validate(token.strip())
+        except UnauthorizedError as exc:
+            # Refused by ``reject_invalid_token`` inside the route, where the refusal is logged,
+            # counted and localised like every other error.
+            return AuthenticationResult(user=None, auth=exc)
         return AuthenticationResult(user=principal, auth=token.strip())
+
+
+def reject_invalid_token(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
+    """App-wide guard: a token that was sent but is invalid is a 401, on public routes too."""
+    failure = connection.scope.get("auth")
+    if isinstance(failure, UnauthorizedError):
+        raise failure
 
 
 def current_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:

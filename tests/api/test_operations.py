@@ -1,0 +1,49 @@
+"""Operations surface: Prometheus metrics, structured request logs without personal data."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from litestar.testing import TestClient
+
+from carbonpuhui.app import create_app
+from tests.conftest import make_settings
+
+
+def _factor_route_count(text: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("carbonpuhui_requests_total") and "/v1/factors/{factor_id" in line)
+
+
+def test_metrics_count_requests_by_route_template(client):
+    # The Prometheus registry is process-wide: compare before and after.
+    before = _factor_route_count(client.get("/metrics").text)
+    client.get("/v1/factors/some-id")
+    client.get("/v1/factors/other-id")
+    text = client.get("/metrics").text
+    assert "# TYPE carbonpuhui_requests_total counter" in text
+    # Grouped by route template, so ids cannot blow up the label cardinality.
+    assert _factor_route_count(text) - before == 2.0
+    assert "some-id" not in text
+
+
+def test_request_logs_are_json_without_bodies_or_tokens(tmp_path, migrated_database_url, capsys, token):
+    settings = make_settings(tmp_path, database_url=migrated_database_url, log_json=True)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        secret = "do-not-log-this-body"
+        client.post("/v1/factors", json={"id": secret}, headers={"Authorization": "Bearer not.a.token"})
+        client.get("/v1/factors?q=private-query")
+    logging.shutdown()
+    captured = capsys.readouterr()
+    lines = [line for line in (captured.out + captured.err).splitlines() if line.startswith("{")]
+    events = [json.loads(line) for line in lines]
+    requests = [e for e in events if e.get("event") == "HTTP Request"]
+    responses = [e for e in events if e.get("event") == "HTTP Response"]
+    assert {e["path"] for e in requests} >= {"/v1/factors"}
+    assert {e["status_code"] for e in responses} >= {401, 200}
+    # The server's own request/response events (the test client's httpx logs its URLs itself).
+    everything = "\n".join(json.dumps(e, ensure_ascii=False) for e in requests + responses)
+    assert secret not in everything
+    assert "not.a.token" not in everything
+    assert "private-query" not in everything
