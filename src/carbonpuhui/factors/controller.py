@@ -50,7 +50,7 @@ def _decode_cursor(cursor: str | None) -> str | None:
         after = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
     except (ValueError, UnicodeDecodeError):
         after = ""
-    if not after:
+    if not after or "\x00" in after:  # we never issue a NUL; PostgreSQL would refuse it (500)
         raise BadRequestError(N_("The cursor is not valid."), reason="invalid_cursor")
     return after
 

@@ -79,6 +79,12 @@ def body_problems(body: FactorBody) -> list[FieldError]:
     if value.adjusted() >= _MAX_DIGITS or value.as_tuple().exponent < -_MAX_DIGITS:
         bad("kgco2e_per_unit", N_("Use at most 30 digits before and 30 after the decimal point."))
         return problems
+    # PostgreSQL text cannot hold U+0000 (the patterned fields exclude it already).
+    free_text = {"names": (body.names.zh_hans, body.names.zh_hant, body.names.en), "source": (body.source,),
+                 "owner_org": (body.owner_org or "",), "version_note": (body.version_note or "",)}
+    for field, texts in free_text.items():
+        if any("\x00" in text for text in texts):
+            bad(field, N_("Must not contain the NUL character."))
     if not region_known(body.region):
         bad("region", N_("Unknown ISO 3166 region code."))
     elif body.tier == "national" and "-" in body.region:
