@@ -39,6 +39,7 @@ from carbonpuhui.errors import FieldError, NotFoundError, UnprocessableError, ex
 from carbonpuhui.factors.plugin import FactorsPlugin
 from carbonpuhui.health import HealthController
 from carbonpuhui.i18n import N_
+from carbonpuhui.requests import ExactDecimalRequest
 from carbonpuhui.settings import Settings, load_settings
 from mobile_api import MobileAPIPlugin
 from procurement import ProcurementPlugin
@@ -64,10 +65,7 @@ def provide_principal(request: Request[Any, Any, Any]) -> Principal | None:
 class MetricsController(PrometheusController):
     path = "/metrics"
     include_in_schema = False
-    opt = {"access": PUBLIC}
-
-
-UNTHROTTLED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+    opt = {"access": PUBLIC, "throttled": False}
 
 
 def _refuse_nul(request: Request[Any, Any, Any]) -> None:
@@ -82,8 +80,8 @@ def _refuse_nul(request: Request[Any, Any, Any]) -> None:
 
 def _throttle_public_reads(request: Request[Any, Any, Any]) -> bool:
     # Rate-limit anonymous-capable reads, but never the probes an orchestrator depends on.
-    return (request.method in ("GET", "HEAD") and request.route_handler.opt.get("access") == PUBLIC
-            and request.url.path not in UNTHROTTLED_PATHS)
+    opt = request.route_handler.opt
+    return request.method in ("GET", "HEAD") and opt.get("access") == PUBLIC and opt.get("throttled", True)
 
 
 class PlatformPlugin:
@@ -120,6 +118,7 @@ class PlatformPlugin:
             check_throttle_handler=_throttle_public_reads,
         ).middleware)
         app_config.exception_handlers.update(exception_handlers)
+        app_config.request_class = ExactDecimalRequest  # JSON numbers stay exact decimals everywhere
         app_config.guards.insert(0, reject_invalid_token)
         app_config.before_request = _refuse_nul
 

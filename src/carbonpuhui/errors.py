@@ -181,7 +181,7 @@ _FIELD_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^Expected `([^`]+)`, got `([^`]+)`"), N_("Expected {expected}, got {got}.")),
     (re.compile(r"^Object missing required field `([^`]+)`"), N_("Required field {name} is missing.")),
     (re.compile(r"^Object contains unknown field `([^`]+)`"), N_("Unknown field {name}.")),
-    (re.compile(r"^Expected `str` matching regex `(.+)`"), N_("Does not match the pattern {pattern}.")),
+    (re.compile(r"^Expected `str` matching regex [`'](.+)[`']"), N_("Does not match the pattern {pattern}.")),
     (re.compile(r"^Expected `str` of length >= (\d+)"), N_("Must be at least {n} characters long.")),
     (re.compile(r"^Expected `str` of length <= (\d+)"), N_("Must be at most {n} characters long.")),
     (re.compile(r"^Expected `(?:int|float|number)` >= (\S+)"), N_("Must be at least {n}.")),
@@ -227,6 +227,8 @@ def localise_field_message(message: str, locale: str) -> tuple[str, str | None]:
         if found := pattern.search(message):
             names = _PARAM_NAMES.get(msgid, ())
             params = dict(zip(names, found.groups(), strict=False))
+            if "pattern" in params:  # Litestar shows the regex escaped twice
+                params["pattern"] = str(params["pattern"]).replace("\\\\", "\\")
             return translate(msgid, locale, **params), path
     return translate(message, locale), path
 
@@ -239,6 +241,10 @@ def _validation_errors(exc: ValidationException, locale: str) -> list[FieldError
             out.append(FieldError(message=translate(str(item), locale)))
             continue
         raw = str(item.get("message", ""))
+        if raw == "'data'" and item.get("key") in (None, "data"):
+            # Litestar's KeyError for a handler whose body never arrived.
+            out.append(FieldError(field=None, message=translate(N_("A JSON request body is required."), locale)))
+            continue
         text, path = localise_field_message(raw, locale)
         key = item.get("key")
         source = item.get("source")

@@ -22,11 +22,11 @@ class Health(msgspec.Struct, kw_only=True):
 class HealthController(Controller):
     tags = ["operations"]
 
-    @get("/healthz", **access(public=True), summary="Liveness: the process answers")
+    @get("/healthz", **access(public=True, throttled=False), summary="Liveness: the process answers")
     async def healthz(self) -> Health:
         return Health(status="ok")
 
-    @get("/readyz", **access(public=True, responses={
+    @get("/readyz", **access(public=True, throttled=False, responses={
         503: ResponseSpec(data_container=Health, description="A dependency is down")}),
         summary="Readiness: the database and (when configured) Redis answer")
     async def readyz(self, request: Request[Any, Any, Any]) -> Response[Health]:

@@ -74,10 +74,15 @@ def test_role_protected_operations_document_403(client: TestClient[Litestar], sp
 
 
 def test_public_reads_document_429(client: TestClient[Litestar], spec: dict[str, Any]) -> None:
-    public_gets = [(m, p) for m, p, h in _handlers(client.app) if h.opt.get("access") == PUBLIC and m == "GET"]
-    assert ("GET", "/v1/factors") in public_gets and ("GET", "/v1/factors/resolve") in public_gets
-    lacking = [(m, p) for m, p in public_gets if "429" not in spec["paths"][p]["get"]["responses"]]
+    public_gets = [(m, p, h) for m, p, h in _handlers(client.app) if h.opt.get("access") == PUBLIC and m == "GET"]
+    throttled = [(m, p) for m, p, h in public_gets if h.opt.get("throttled", True)]
+    probes = [(m, p) for m, p, h in public_gets if not h.opt.get("throttled", True)]
+    assert ("GET", "/v1/factors") in throttled and ("GET", "/v1/factors/resolve") in throttled
+    assert {("GET", "/healthz"), ("GET", "/readyz")} <= set(probes)
+    lacking = [(m, p) for m, p in throttled if "429" not in spec["paths"][p]["get"]["responses"]]
     assert not lacking
+    # Probes are never throttled, so they do not promise a 429 they cannot give.
+    assert not [p for _, p in probes if p in spec["paths"] and "429" in spec["paths"][p]["get"]["responses"]]
 
 
 def test_operations_with_a_body_document_413_and_422(spec: dict[str, Any]) -> None:
@@ -85,8 +90,10 @@ def test_operations_with_a_body_document_413_and_422(spec: dict[str, Any]) -> No
     assert {("POST", "/v1/factors"), ("POST", "/v1/factors/{factor_id}/versions")} <= {(m, p) for m, p, _ in with_body}
     lacking = [(m, p) for m, p, op in with_body if not {"413", "422"} <= op["responses"].keys()]
     assert not lacking
-    # The import reads its body itself (CSV or JSON), so it has no requestBody, but the same limits.
-    assert {"413", "415", "422"} <= spec["paths"]["/v1/factors/import"]["post"]["responses"].keys()
+    # The import reads its body itself; its operation still describes both accepted forms.
+    imported = spec["paths"]["/v1/factors/import"]["post"]
+    assert {"413", "415", "422"} <= imported["responses"].keys()
+    assert set(imported["requestBody"]["content"]) == {"text/csv", "application/json"}
 
 
 def test_declared_responses_all_appear(client: TestClient[Litestar], spec: dict[str, Any]) -> None:

@@ -112,23 +112,27 @@ def problem_responses(statuses: Iterable[int]) -> dict[int, ResponseSpec]:
 
 
 def access(*, public: bool = False, roles: Iterable[str] | None = None, authenticated: bool = False,
-           errors: Iterable[int] = (), body: bool = False,
+           errors: Iterable[int] = (), body: bool = False, throttled: bool = True,
            responses: dict[int, ResponseSpec] | None = None) -> dict[str, Any]:
     """Route keyword arguments declaring who may call the route and which problems it returns.
 
     ``public``: anyone (an invalid token is still a 401). ``roles``: a token with one of these.
     ``authenticated``: any valid token. ``body``: the route takes a request body (adds 413/422).
+    ``throttled``: public routes are rate-limited (429) unless they are probes.
     """
     chosen = sum([public, roles is not None, authenticated])
     if chosen != 1:
         raise ValueError("declare exactly one of public, roles or authenticated")
-    statuses = set(errors) | {401}  # a bad token is a 401 everywhere
+    # A bad token is a 401 everywhere; 400 is declared here so Litestar does not add its own
+    # (as application/json) where we answer with problem+json.
+    statuses = set(errors) | {400, 401}
     if body:
         statuses |= {400, 413, 422}  # malformed, too large, invalid
     kwargs: dict[str, Any] = {}
     if public:
-        kwargs["opt"] = {"access": PUBLIC}
-        statuses.add(429)
+        kwargs["opt"] = {"access": PUBLIC, "throttled": throttled}
+        if throttled:
+            statuses.add(429)
     elif authenticated:
         kwargs["opt"] = {"access": AUTHENTICATED}
         kwargs["guards"] = [_require(None)]

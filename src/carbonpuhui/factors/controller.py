@@ -3,39 +3,43 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Controller, Request, get, post
-from litestar.exceptions import SerializationException
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Reference, RequestBody, Schema
+from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
-from litestar.types import Empty
 
 from carbonpuhui.auth import access
 from carbonpuhui.deps import CurrentPrincipal, DbSession, MaybePrincipal
 from carbonpuhui.errors import BadRequestError, UnsupportedMediaTypeError, request_locale
-from carbonpuhui.factors.importer import import_factors, parse
+from carbonpuhui.factors.importer import CSV_COLUMNS, import_factors, parse
 from carbonpuhui.factors.schemas import (
-    Category,
+    CATEGORY_PATTERN,
+    FACTOR_ID_PATTERN,
+    REGION_PATTERN,
+    UNIT_PATTERN,
     FactorBody,
     FactorCreate,
-    FactorId,
     FactorOut,
     FactorPage,
     ImportResult,
-    Region,
     Resolution,
     Tier,
-    Unit,
 )
 from carbonpuhui.factors.service import FactorService, to_out
 from carbonpuhui.i18n import N_
 
-_EXACT_JSON = msgspec.json.Decoder(float_hook=Decimal)
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="Page size")]
+# Parameters carry their constraints on Litestar's markers: msgspec ``Meta`` inside them is not enforced.
+FactorIdPath = Annotated[str, PathParameter(pattern=FACTOR_ID_PATTERN, max_length=100)]
+CategoryQuery = Annotated[str, QueryParameter(pattern=CATEGORY_PATTERN, max_length=100)]
+UnitQuery = Annotated[str, QueryParameter(pattern=UNIT_PATTERN, min_length=1, max_length=32)]
+RegionQuery = Annotated[str, QueryParameter(pattern=REGION_PATTERN, description="ISO 3166 code or GLO")]
+OptionalCategory = Annotated[str | None, QueryParameter(pattern=CATEGORY_PATTERN, max_length=100)]
+OptionalRegion = Annotated[str | None, QueryParameter(pattern=REGION_PATTERN, description="ISO 3166 code or GLO")]
 
 
 def _encode_cursor(last_id: str) -> str:
@@ -55,29 +59,28 @@ def _decode_cursor(cursor: str | None) -> str | None:
     return after
 
 
-class _ExactDecimalRequest(Request[Any, Any, Any]):
-    """Decodes JSON numbers as exact decimals: Litestar's default decoder goes through float, which
-    turns 0.123456789012345678 into 0.12345678901234568 before msgspec sees the ``Decimal`` field."""
+@dataclass
+class _ImportOperation(Operation):
+    """The import reads its body itself (CSV or JSON); describe both forms in the schema."""
 
-    async def json(self) -> Any:
-        if self._json is Empty:
-            try:
-                self._json = _EXACT_JSON.decode(await self.body() or b"null")
-            except msgspec.DecodeError as exc:
-                raise SerializationException(str(exc)) from exc
-        return self._json
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(required=True, description="A CSV file or a JSON array of factors", content={
+            "text/csv": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, description=(
+                "Header row, then one factor per row; columns: " + ", ".join(CSV_COLUMNS)))),
+            "application/json": OpenAPIMediaType(schema=Schema(
+                type=OpenAPIType.ARRAY, items=Reference(ref="#/components/schemas/FactorCreate"))),
+        })
 
 
 class FactorController(Controller):
     path = "/v1/factors"
     tags = ["factors"]
-    request_class = _ExactDecimalRequest
 
     @get("", **access(public=True, errors=(400, 422)), summary="Search published factors")
     async def list_factors(
         self, db_session: DbSession, principal: MaybePrincipal,
         q: Annotated[str | None, QueryParameter(max_length=200, description="Text in id, names, source")] = None,
-        category: FromQuery[Category | None] = None, region: FromQuery[Region | None] = None,
+        category: OptionalCategory = None, region: OptionalRegion = None,
         tier: FromQuery[Tier | None] = None, valid_on: FromQuery[date | None] = None,
         cursor: FromQuery[str | None] = None, limit: Limit = 50,
     ) -> FactorPage:
@@ -97,7 +100,7 @@ class FactorController(Controller):
          description="Enterprise (the caller's organisation's own) > provincial > national > default.")
     async def resolve(
         self, request: Request[Any, Any, Any], db_session: DbSession, principal: MaybePrincipal,
-        category: FromQuery[Category], unit: FromQuery[Unit], region: FromQuery[Region] = "CN",
+        category: CategoryQuery, unit: UnitQuery, region: RegionQuery = "CN",
         resolve_date: Annotated[date | None, QueryParameter(name="date", description="Default: today")] = None,
     ) -> Resolution:
         day = resolve_date or datetime.now(UTC).date()
@@ -108,7 +111,7 @@ class FactorController(Controller):
 
     @post("/import", **access(roles=("admin",), errors=(415,), body=True), status_code=HTTP_200_OK,
           summary="Import factors from CSV or a JSON array (all or nothing)",
-          request_max_body_size=32 * 1024 * 1024)
+          request_max_body_size=32 * 1024 * 1024, operation_class=_ImportOperation)
     async def import_file(self, request: Request[Any, Any, Any], db_session: DbSession,
                           principal: CurrentPrincipal, publish: FromQuery[bool] = False) -> ImportResult:
         media_type = request.headers.get("content-type", "")
@@ -125,34 +128,34 @@ class FactorController(Controller):
 
     @get("/{factor_id:str}", **access(public=True, errors=(404,)),
          summary="The latest published version of a factor")
-    async def latest(self, factor_id: FromPath[FactorId], db_session: DbSession, principal: MaybePrincipal) -> FactorOut:
+    async def latest(self, factor_id: FactorIdPath, db_session: DbSession, principal: MaybePrincipal) -> FactorOut:
         return to_out(await FactorService(db_session).get_latest(factor_id, principal))
 
     @get("/{factor_id:str}/versions", **access(public=True, errors=(404,)), summary="All visible versions")
-    async def versions(self, factor_id: FromPath[FactorId], db_session: DbSession,
+    async def versions(self, factor_id: FactorIdPath, db_session: DbSession,
                        principal: MaybePrincipal) -> list[FactorOut]:
         return [to_out(r) for r in await FactorService(db_session).versions(factor_id, principal)]
 
     @post("/{factor_id:str}/versions", **access(roles=("admin",), errors=(404, 409), body=True),
           status_code=HTTP_201_CREATED, summary="Add the next version (a draft)")
-    async def add_version(self, factor_id: FromPath[FactorId], data: JSONBody[FactorBody], db_session: DbSession,
+    async def add_version(self, factor_id: FactorIdPath, data: JSONBody[FactorBody], db_session: DbSession,
                           principal: CurrentPrincipal) -> FactorOut:
         return to_out(await FactorService(db_session).add_version(factor_id, data, principal))
 
     @get("/{factor_id:str}/versions/{version:int}", **access(public=True, errors=(404,)),
          summary="One version (drafts: admins only)")
-    async def version(self, factor_id: FromPath[FactorId], version: FromPath[int], db_session: DbSession,
+    async def version(self, factor_id: FactorIdPath, version: FromPath[int], db_session: DbSession,
                       principal: MaybePrincipal) -> FactorOut:
         return to_out(await FactorService(db_session).get_version(factor_id, version, principal))
 
     @post("/{factor_id:str}/versions/{version:int}/publish", **access(roles=("admin",), errors=(404, 409)),
           status_code=HTTP_200_OK, summary="Publish a draft; published versions never change")
-    async def publish(self, factor_id: FromPath[FactorId], version: FromPath[int], db_session: DbSession,
+    async def publish(self, factor_id: FactorIdPath, version: FromPath[int], db_session: DbSession,
                       principal: CurrentPrincipal) -> FactorOut:
         return to_out(await FactorService(db_session).publish(factor_id, version, principal))
 
     @post("/{factor_id:str}/versions/{version:int}/retire", **access(roles=("admin",), errors=(404, 409)),
           status_code=HTTP_200_OK, summary="Retire a published version (it stays readable)")
-    async def retire(self, factor_id: FromPath[FactorId], version: FromPath[int], db_session: DbSession,
+    async def retire(self, factor_id: FactorIdPath, version: FromPath[int], db_session: DbSession,
                      principal: CurrentPrincipal) -> FactorOut:
         return to_out(await FactorService(db_session).retire(factor_id, version, principal))

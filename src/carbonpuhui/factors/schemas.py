@@ -9,11 +9,15 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-FactorId = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$", description="Stable slug id")]
-Category = Annotated[str, Meta(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$", max_length=100)]
-Unit = Annotated[str, Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_./²³·-]+$")]
-Region = Annotated[str, Meta(pattern=r"^([A-Z]{2}(-[A-Z0-9]{1,3})?|GLO)$",
-                             description="ISO 3166-1 alpha-2, ISO 3166-2, or GLO")]
+FACTOR_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
+CATEGORY_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
+UNIT_PATTERN = r"^[A-Za-z0-9_./²³·-]+$"
+REGION_PATTERN = r"^([A-Z]{2}(-[A-Z0-9]{1,3})?|GLO)$"
+
+FactorId = Annotated[str, Meta(pattern=FACTOR_ID_PATTERN, description="Stable slug id")]
+Category = Annotated[str, Meta(pattern=CATEGORY_PATTERN, max_length=100)]
+Unit = Annotated[str, Meta(min_length=1, max_length=32, pattern=UNIT_PATTERN)]
+Region = Annotated[str, Meta(pattern=REGION_PATTERN, description="ISO 3166-1 alpha-2, ISO 3166-2, or GLO")]
 Org = Annotated[str, Meta(min_length=1, max_length=100)]
 Text = Annotated[str, Meta(min_length=1, max_length=200)]
 Rating = Annotated[int, Meta(ge=1, le=5, description="1 = best, 5 = worst (PEF data-quality scale)")]
