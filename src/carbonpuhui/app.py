@@ -49,13 +49,8 @@ log = logging.getLogger("carbonpuhui")
 
 async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
     """The request's unit of work: services flush, this commits once the handler has succeeded."""
-    async with state.db.sessionmaker() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+    async with state.db.transaction() as session:
+        yield session
 
 
 def provide_principal(request: Request[Any, Any, Any]) -> Principal | None:
