@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Reference, RequestBody, Schema
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from carbonpuhui.auth import access
+from carbonpuhui.caching import NOT_MODIFIED, cached_response
 from carbonpuhui.deps import CurrentPrincipal, DbSession, MaybePrincipal
 from carbonpuhui.errors import BadRequestError, UnsupportedMediaTypeError, request_locale
 from carbonpuhui.factors.importer import CSV_COLUMNS, import_factors, parse
@@ -72,6 +73,9 @@ class _ImportOperation(Operation):
         })
 
 
+FactorOutDoc = "Sends an ETag; a matching If-None-Match gives 304 Not Modified."
+
+
 class FactorController(Controller):
     path = "/v1/factors"
     tags = ["factors"]
@@ -126,10 +130,13 @@ class FactorController(Controller):
     async def create(self, data: JSONBody[FactorCreate], db_session: DbSession, principal: CurrentPrincipal) -> FactorOut:
         return to_out(await FactorService(db_session).create(data, principal))
 
-    @get("/{factor_id:str}", **access(public=True, errors=(404,)),
-         summary="The latest published version of a factor")
-    async def latest(self, factor_id: FactorIdPath, db_session: DbSession, principal: MaybePrincipal) -> FactorOut:
-        return to_out(await FactorService(db_session).get_latest(factor_id, principal))
+    @get("/{factor_id:str}", **access(public=True, errors=(404,), responses=NOT_MODIFIED),
+         summary="The latest published version of a factor", description=FactorOutDoc)
+    async def latest(self, request: Request[Any, Any, Any], factor_id: FactorIdPath, db_session: DbSession,
+                     principal: MaybePrincipal) -> Response[FactorOut]:
+        row = await FactorService(db_session).get_latest(factor_id, principal)
+        # "Latest" moves when a new version publishes: cache briefly, revalidate by ETag.
+        return cached_response(request, to_out(row), max_age=60, shared=row.tier != "enterprise")
 
     @get("/{factor_id:str}/versions", **access(public=True, errors=(404,)), summary="All visible versions")
     async def versions(self, factor_id: FactorIdPath, db_session: DbSession,
@@ -142,11 +149,14 @@ class FactorController(Controller):
                           principal: CurrentPrincipal) -> FactorOut:
         return to_out(await FactorService(db_session).add_version(factor_id, data, principal))
 
-    @get("/{factor_id:str}/versions/{version:int}", **access(public=True, errors=(404,)),
-         summary="One version (drafts: admins only)")
-    async def version(self, factor_id: FactorIdPath, version: FromPath[int], db_session: DbSession,
-                      principal: MaybePrincipal) -> FactorOut:
-        return to_out(await FactorService(db_session).get_version(factor_id, version, principal))
+    @get("/{factor_id:str}/versions/{version:int}", **access(public=True, errors=(404,), responses=NOT_MODIFIED),
+         summary="One version (drafts: admins only)", description=FactorOutDoc)
+    async def version(self, request: Request[Any, Any, Any], factor_id: FactorIdPath, version: FromPath[int],
+                      db_session: DbSession, principal: MaybePrincipal) -> Response[FactorOut]:
+        row = await FactorService(db_session).get_version(factor_id, version, principal)
+        # A published version's content never changes (only its retirement), so caches may keep it.
+        shared = row.status != "draft" and row.tier != "enterprise"
+        return cached_response(request, to_out(row), max_age=3600, shared=shared)
 
     @post("/{factor_id:str}/versions/{version:int}/publish", **access(roles=("admin",), errors=(404, 409)),
           status_code=HTTP_200_OK, summary="Publish a draft; published versions never change")
