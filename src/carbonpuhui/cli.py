@@ -66,7 +66,11 @@ def serve(demo: bool, host: str, port: int, workers: int, tls_cert: str | None, 
                f"(database: {'embedded SQLite' if settings.embedded_database else 'configured'}, "
                f"store: {'Redis' if settings.redis_url else 'in-process'}; API docs at /schema)", err=True)
     uvicorn.run("carbonpuhui.app:create_app", factory=True, host=host, port=port, workers=workers,
-                ssl_certfile=tls_cert, ssl_keyfile=tls_key, proxy_headers=False, log_level="info",
+                ssl_certfile=tls_cert, ssl_keyfile=tls_key, log_level="info",
+                # Behind a load balancer the client address (rate limits, logs) comes from
+                # X-Forwarded-For, but only when the hop that sent it is trusted.
+                proxy_headers=settings.trusted_proxies is not None,
+                forwarded_allow_ips=settings.trusted_proxies or "",
                 access_log=False)  # the app logs each request as structured JSON
 
 

@@ -28,6 +28,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     max_body_bytes: int = 1_048_576
     max_import_bytes: int = 33_554_432
     log_json: bool = True
+    trusted_proxies: str | None = None  # e.g. "10.0.0.1,10.0.0.2": honour their X-Forwarded-For
 
     @property
     def effective_database_url(self) -> str:
@@ -61,7 +62,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
 
     values: dict[str, object] = {"data_dir": Path(get("data_dir") or _default_data_dir())}
     for name in ("database_url", "redis_url", "redis_namespace", "token_issuer", "token_audience",
-                 "jwks_url", "default_locale"):
+                 "jwks_url", "default_locale", "trusted_proxies"):
         if (value := get(name)) is not None:
             values[name] = value
     for name in ("public_rate_limit_per_minute", "max_body_bytes", "max_import_bytes"):
