@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
-from litestar import Controller, Request, get
+from litestar import Controller, get
 from litestar.config.app import AppConfig
 from litestar.plugins import InitPluginProtocol
 
@@ -24,7 +22,7 @@ class MeController(Controller):
     tags = ["mobile"]
 
     @get("", **access(authenticated=True), summary="The caller, as the bearer token names them")
-    async def me(self, request: Request[Any, Any, Any], principal: CurrentPrincipal) -> Me:
+    async def me(self, principal: CurrentPrincipal) -> Me:
         return Me(sub=principal.sub, roles=sorted(principal.roles), org=principal.org)
 
 

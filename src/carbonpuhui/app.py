@@ -137,7 +137,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # One JSON line per request with method, path and status only: bodies, headers and queries may
     # carry tokens, receipts or trips, which have no place in logs.
     logging_plugin = StructlogPlugin(StructlogConfig(
-        structlog_logging_config=StructLoggingConfig(log_exceptions="always"),
+        # Our exception handlers log what matters (5xx with traceback, 503 as a warning); a 4xx is
+        # the client's mistake, not an error of ours.
+        structlog_logging_config=StructLoggingConfig(log_exceptions="never"),
         middleware_logging_config=LoggingMiddlewareConfig(
             request_log_fields=("path", "method"), response_log_fields=("status_code",),
             exclude=["^/healthz$", "^/readyz$", "^/metrics$"],

@@ -144,6 +144,7 @@ def factors() -> None:
 @click.option("--format", "fmt", type=click.Choice(["auto", "csv", "json"]), default="auto")
 def factors_import(file: Path, publish: bool, fmt: str) -> None:
     """Import factors from a CSV or JSON file: all rows or none."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from carbonpuhui.auth import Principal
@@ -163,8 +164,10 @@ def factors_import(file: Path, publish: bool, fmt: str) -> None:
     async def run() -> int:
         db = Database(settings.effective_database_url)
         try:
+            # The bar goes to stderr: stdout carries only the JSON result, for scripts.
             with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                          console=None, transient=False, disable=not sys.stderr.isatty()) as bar:
+                          console=Console(stderr=True), transient=False,
+                          disable=not sys.stderr.isatty()) as bar:
                 rows = parse(data, "text/csv" if fmt == "csv" else "application/json")
                 task = bar.add_task(f"importing {file.name}", total=len(rows))
                 try:

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import logging
 import re
+import traceback
 from typing import Any
 
 import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from redis.exceptions import RedisError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from carbonpuhui.i18n import N_, negotiate, translate
 
@@ -22,9 +26,12 @@ log = logging.getLogger("carbonpuhui.errors")
 
 
 class FieldError(msgspec.Struct, kw_only=True, omit_defaults=True):
-    field: str | None = None
-    line: int | None = None
+    """One invalid input: ``field`` (a dotted path, or null for the body as a whole) is always
+    present; ``line`` only for file imports."""
+
+    field: str | None
     message: str
+    line: int | None = None
 
 
 class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -37,7 +44,6 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     instance: str | None = None
     reason: str | None = None
     errors: list[FieldError] | None = None
-    extra: dict[str, Any] | None = None
 
 
 # Titles per status; their slugs make the problem ``type`` URIs.
@@ -136,9 +142,6 @@ class ServiceUnavailableError(ProblemError):
 
 
 def request_locale(request: Request[Any, Any, Any]) -> str:
-    cached = request.scope.get("state", {}).get("locale") if isinstance(request.scope.get("state"), dict) else None
-    if cached:
-        return cached
     default = getattr(request.app.state, "default_locale", "zh-Hans")
     return negotiate(request.query_params.get("lang"), request.headers.get("accept-language"), default)
 
@@ -165,10 +168,14 @@ def problem_response(
         instance=request.url.path,
         reason=reason,
         errors=errors,
-        extra=extra,
     )
+    content: Any = body
+    if extra:
+        # RFC 9457 extension members sit beside the standard ones, never over them.
+        content = {**{k: v for k, v in extra.items() if k not in Problem.__struct_fields__},
+                   **msgspec.to_builtins(body)}
     return Response(
-        body,
+        content,
         status_code=status,
         media_type=PROBLEM_MEDIA_TYPE,
         headers={"Content-Language": locale, **(headers or {})},
@@ -238,7 +245,7 @@ def _validation_errors(exc: ValidationException, locale: str) -> list[FieldError
     extra = exc.extra if isinstance(exc.extra, list) else ([exc.extra] if exc.extra else [])
     for item in extra:
         if not isinstance(item, dict):
-            out.append(FieldError(message=translate(str(item), locale)))
+            out.append(FieldError(field=None, message=translate(str(item), locale)))
             continue
         raw = str(item.get("message", ""))
         if raw == "'data'" and item.get("key") in (None, "data"):
@@ -287,13 +294,28 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # The traceback as text: structured log renderers cannot serialise exc_info tuples.
+    log.error("unhandled error on %s %s: %s", request.method, request.url.path,
+              "".join(traceback.format_exception(exc)))
     return problem_response(request, HTTP_500_INTERNAL_SERVER_ERROR)
 
 
-exception_handlers = {
+def handle_dependency_down(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """The database or Redis cannot be reached (or is not migrated): 503, so clients retry later
+    and load balancers route around, instead of a 500 that reads like a bug."""
+    log.warning("dependency unavailable on %s %s: %r", request.method, request.url.path, exc)
+    return problem_response(request, 503, reason="dependency_unavailable", headers={"Retry-After": "5"})
+
+
+exception_handlers: dict[type[Exception], Any] = {
     ProblemError: handle_problem_error,
     HTTPException: handle_http_exception,
+    OperationalError: handle_dependency_down,
+    InterfaceError: handle_dependency_down,
+    PoolTimeoutError: handle_dependency_down,
+    ConnectionError: handle_dependency_down,
+    TimeoutError: handle_dependency_down,
+    RedisError: handle_dependency_down,
     Exception: handle_unexpected,
 }
 

@@ -96,10 +96,10 @@ _DESCRIPTIONS = {
     404: "Not found",
     409: "Conflicts with the current state",
     413: "Request body too large",
+    503: "The database or Redis is unavailable; retry after the Retry-After seconds",
     415: "Unsupported media type",
     422: "Invalid input, or a domain refusal with a reason code",
     429: "Rate limit exceeded",
-    503: "A dependency is down",
 }
 
 
@@ -112,20 +112,21 @@ def problem_responses(statuses: Iterable[int]) -> dict[int, ResponseSpec]:
 
 
 def access(*, public: bool = False, roles: Iterable[str] | None = None, authenticated: bool = False,
-           errors: Iterable[int] = (), body: bool = False, throttled: bool = True,
+           errors: Iterable[int] = (), body: bool = False, throttled: bool = True, services: bool = True,
            responses: dict[int, ResponseSpec] | None = None) -> dict[str, Any]:
     """Route keyword arguments declaring who may call the route and which problems it returns.
 
     ``public``: anyone (an invalid token is still a 401). ``roles``: a token with one of these.
     ``authenticated``: any valid token. ``body``: the route takes a request body (adds 413/422).
     ``throttled``: public routes are rate-limited (429) unless they are probes.
+    ``services``: the route needs the database or Redis, so it can answer 503 when they are down.
     """
     chosen = sum([public, roles is not None, authenticated])
     if chosen != 1:
         raise ValueError("declare exactly one of public, roles or authenticated")
     # A bad token is a 401 everywhere; 400 is declared here so Litestar does not add its own
     # (as application/json) where we answer with problem+json.
-    statuses = set(errors) | {400, 401}
+    statuses = set(errors) | {400, 401} | ({503} if services else set())
     if body:
         statuses |= {400, 413, 422}  # malformed, too large, invalid
     kwargs: dict[str, Any] = {}

@@ -14,7 +14,7 @@ from carbonpuhui.i18n import N_
 class JWKSController(Controller):
     tags = ["auth"]
 
-    @get("/.well-known/jwks.json", **access(public=True, errors=(404,)),
+    @get("/.well-known/jwks.json", **access(public=True, errors=(404,), services=False),
          summary="Public keys that verify this platform's access tokens")
     async def jwks(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         jwks = request.app.state.public_jwks

@@ -17,7 +17,7 @@ import msgspec
 from sqlalchemy.exc import IntegrityError
 
 from carbonpuhui.auth import Principal
-from carbonpuhui.errors import ConflictError, FieldError, UnprocessableError
+from carbonpuhui.errors import ConflictError, FieldError, UnprocessableError, localise_field_message
 from carbonpuhui.factors.schemas import FactorCreate, ImportResult
 from carbonpuhui.factors.service import FactorService, _now, _row, body_of, body_problems, content_hash
 from carbonpuhui.i18n import N_, translate
@@ -62,9 +62,18 @@ def _convert(raw: Any, *, from_text: bool) -> FactorCreate:
     return msgspec.convert(raw, FactorCreate, strict=not from_text)
 
 
+# Cells as large as an import may be (the csv default of 128 KiB would raise mid-file).
+csv.field_size_limit(64 * 1024 * 1024)
+
+
 def parse_csv(text: str) -> Iterator[ParsedRow]:
-    reader = csv.DictReader(io.StringIO(text))
-    header = set(reader.fieldnames or [])
+    # strict: an unterminated quote or a stray quote is an error, not a silently merged row.
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = set(reader.fieldnames or [])
+    except csv.Error as exc:
+        yield ParsedRow(1, None, N_("The CSV is malformed: {error}."), {"error": str(exc)})
+        return
     missing = _REQUIRED_COLUMNS - header
     if missing:
         yield ParsedRow(1, None, N_("Missing columns: {columns}."), {"columns": ", ".join(sorted(missing))})
@@ -73,9 +82,16 @@ def parse_csv(text: str) -> Iterator[ParsedRow]:
     if unknown:
         yield ParsedRow(1, None, N_("Unknown columns: {columns}."), {"columns": ", ".join(sorted(unknown))})
         return
-    lines = io.StringIO(text).readlines()
+    lines = io.StringIO(text, newline="").readlines()
     line = reader.line_num
-    for flat in reader:
+    while True:
+        try:
+            flat = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield ParsedRow(line + 1, None, N_("The CSV is malformed: {error}."), {"error": str(exc)})
+            return
         start = line + 1
         while start < reader.line_num and not lines[start - 1].strip("\r\n"):
             start += 1  # DictReader skips blank lines: report the row's own first line
@@ -108,7 +124,7 @@ def parse_json(data: bytes) -> Iterator[ParsedRow]:
 
 def parse(data: bytes, media_type: str) -> list[ParsedRow]:
     media_type = media_type.split(";")[0].strip().lower()
-    if media_type in ("text/csv", "application/csv") or (media_type == "" and not data.lstrip().startswith(b"[")):
+    if media_type in ("text/csv", "application/csv"):
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
@@ -120,8 +136,6 @@ def parse(data: bytes, media_type: str) -> list[ParsedRow]:
 async def import_factors(service: FactorService, rows: list[ParsedRow], actor: Principal, *,
                          publish: bool, locale: str = "en", progress: Progress | None = None) -> ImportResult:
     """Validate every row, then write them all in the caller's transaction, or raise and write nothing."""
-    from carbonpuhui.errors import localise_field_message
-
     errors: list[FieldError] = []
     seen: dict[tuple[str, str], int] = {}
     national_in_file = {r.factor.id for r in rows if r.factor and r.factor.tier == "national"}
@@ -139,7 +153,7 @@ async def import_factors(service: FactorService, rows: list[ParsedRow], actor: P
             errors.append(FieldError(line=row.line, field=problem.field, message=translate(problem.message, locale)))
         key = (row.factor.id, content_hash(body))
         if key in seen:
-            errors.append(FieldError(line=row.line, message=translate(
+            errors.append(FieldError(line=row.line, field=None, message=translate(
                 N_("Repeats the factor on line {line}."), locale, line=seen[key])))
         seen.setdefault(key, row.line)
     # References to national factors, in the database or in this same file.
