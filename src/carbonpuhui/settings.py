@@ -26,7 +26,6 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     default_locale: str = "zh-Hans"
     public_rate_limit_per_minute: int = 600
     max_body_bytes: int = 1_048_576
-    max_import_bytes: int = 33_554_432
     log_json: bool = True
     trusted_proxies: str | None = None  # e.g. "10.0.0.1,10.0.0.2": honour their X-Forwarded-For
 
@@ -65,7 +64,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
                  "jwks_url", "default_locale", "trusted_proxies"):
         if (value := get(name)) is not None:
             values[name] = value
-    for name in ("public_rate_limit_per_minute", "max_body_bytes", "max_import_bytes"):
+    for name in ("public_rate_limit_per_minute", "max_body_bytes"):
         if (value := get(name)) is not None:
             values[name] = int(value)
     if (value := get("log_json")) is not None:

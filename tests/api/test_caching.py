@@ -21,7 +21,7 @@ def test_etag_round_trip_gives_304(client, published):
     first = client.get("/v1/factors/g/versions/1")
     assert first.status_code == 200
     etag = first.headers["etag"]
-    assert first.headers["cache-control"] == "public, max-age=3600"
+    assert first.headers["cache-control"] == "public, max-age=300"
     again = client.get("/v1/factors/g/versions/1", headers={"If-None-Match": etag})
     assert again.status_code == 304
     assert again.content == b""

@@ -61,7 +61,7 @@ def stored_versions(client, headers, factor_id: str) -> list[tuple[int, str]]:
     response = client.get(f"/v1/factors/{factor_id}/versions", headers=headers)
     if response.status_code == 404:
         return []
-    return [(v["version"], v["status"]) for v in response.json()]
+    return [(v["version"], v["status"]) for v in response.json()["items"]]
 
 
 def bad_lines(response) -> set[int]:

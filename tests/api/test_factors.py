@@ -90,7 +90,7 @@ def test_duplicate_id_is_409_factor_exists(client, auth):
     again = client.post("/v1/factors", json=factor(kgco2e_per_unit="0.6"), headers=admin)
     assert again.status_code == 409
     assert again.json()["reason"] == "factor_exists"
-    assert [v["version"] for v in client.get("/v1/factors/t-grid/versions", headers=admin).json()] == [1]
+    assert [v["version"] for v in client.get("/v1/factors/t-grid/versions", headers=admin).json()["items"]] == [1]
 
 
 def test_versions_publish_retire(client, auth):
@@ -128,7 +128,7 @@ def test_versions_publish_retire(client, auth):
     assert (still.json()["status"], still.json()["kgco2e_per_unit"]) == ("retired", "0.5306")
     # The latest *published* version is v1 again; a retired one is never "latest".
     assert client.get("/v1/factors/t-grid").json()["version"] == 1
-    assert [v["status"] for v in client.get("/v1/factors/t-grid/versions").json()] == ["published", "retired"]
+    assert [v["status"] for v in client.get("/v1/factors/t-grid/versions").json()["items"]] == ["published", "retired"]
 
     retire_again = client.post("/v1/factors/t-grid/versions/2/retire", headers=admin)
     assert retire_again.status_code == 409 and retire_again.json()["reason"] == "not_published"
@@ -151,7 +151,7 @@ def test_drafts_are_admin_only(client, auth):
         assert client.get("/v1/factors/t-grid/versions", headers=headers).status_code == 404
         assert client.get("/v1/factors/t-grid", headers=headers).status_code == 404
     assert client.get("/v1/factors/t-grid/versions/1", headers=admin).json()["status"] == "draft"
-    assert [v["version"] for v in client.get("/v1/factors/t-grid/versions", headers=admin).json()] == [1]
+    assert [v["version"] for v in client.get("/v1/factors/t-grid/versions", headers=admin).json()["items"]] == [1]
     # GET /v1/factors/{id} is the latest *published* version: a draft-only factor has none, even for admins.
     assert client.get("/v1/factors/t-grid", headers=admin).status_code == 404
     # ... and drafts never show in the list.
@@ -291,6 +291,11 @@ def test_supplements_must_name_a_national_factor(client, auth):
     bad = client.post("/v1/factors", json=factor(id="sd-grid", tier="provincial", region="CN-SD",
                                                  supplements="sd-other"), headers=admin)
     assert field_errors(bad) == {"supplements"}
+    # A national factor that is still a draft is not yet something to supplement.
+    draft_only = client.post("/v1/factors", json=factor(id="sd-grid", tier="provincial", region="CN-SD",
+                                                        supplements="cn-grid"), headers=admin)
+    assert field_errors(draft_only) == {"supplements"}
+    assert client.post("/v1/factors/cn-grid/versions/1/publish", headers=admin).status_code == 200
     good = create(client, admin, id="sd-grid", tier="provincial", region="CN-SD", supplements="cn-grid")
     assert good["supplements"] == "cn-grid"
     bad_version = client.post("/v1/factors/sd-grid/versions", headers=admin,
@@ -649,7 +654,7 @@ def test_demo_grid_factors_are_the_published_ones(client, settings):
     sd_2022 = client.get("/v1/factors/resolve", params={
         "category": "electricity.grid", "unit": "kWh", "region": "CN-SD", "date": "2022-07-01"}).json()
     assert Decimal(sd_2022["factor"]["kgco2e_per_unit"]) == Decimal(national[2022])
-    versions = client.get("/v1/factors/cn-grid-average/versions").json()
+    versions = client.get("/v1/factors/cn-grid-average/versions").json()["items"]
     assert {Decimal(v["kgco2e_per_unit"]) for v in versions} == {Decimal(v) for v in national.values()}
 
 
@@ -667,7 +672,7 @@ def test_every_demo_factor_is_published_and_sourced_and_loading_twice_creates_no
     assert sorted(listed) == ids and len(listed) == len(ids)
     total = 0
     for factor_id in ids:
-        for version in client.get(f"/v1/factors/{factor_id}/versions").json():
+        for version in client.get(f"/v1/factors/{factor_id}/versions").json()["items"]:
             assert version["source"].strip(), factor_id
             assert version["status"] == "published", factor_id
             total += 1
@@ -675,5 +680,5 @@ def test_every_demo_factor_is_published_and_sourced_and_loading_twice_creates_no
 
     second = _load_demo(settings.effective_database_url)
     assert (second.created, second.unchanged, second.published) == (0, len(entries), 0)
-    recount = sum(len(client.get(f"/v1/factors/{i}/versions", headers=auth("admin")).json()) for i in ids)
+    recount = sum(len(client.get(f"/v1/factors/{i}/versions", headers=auth("admin")).json()["items"]) for i in ids)
     assert recount == len(entries)

@@ -30,7 +30,7 @@ from carbonpuhui.factors.schemas import (
     Resolution,
     Tier,
 )
-from carbonpuhui.factors.service import FactorService, to_out
+from carbonpuhui.factors.service import FactorService, enterprise_of, to_out
 from carbonpuhui.i18n import N_
 
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="Page size")]
@@ -91,7 +91,7 @@ class FactorController(Controller):
         after = _decode_cursor(cursor)
         rows = await FactorService(db_session).repo.list_published(
             q=q, category=category, region=region, tier=tier, valid_on=valid_on,
-            viewer_org=principal.org if principal else None,
+            viewer_org=enterprise_of(principal),
             is_admin=bool(principal and principal.has("admin")), after=after, limit=limit + 1,
         )
         more = len(rows) > limit
@@ -110,10 +110,10 @@ class FactorController(Controller):
         day = resolve_date or datetime.now(UTC).date()
         return await FactorService(db_session).resolve(
             category=category, unit=unit, region=region, day=day,
-            org=principal.org if principal and principal.org else None, locale=request_locale(request),
+            org=enterprise_of(principal), locale=request_locale(request),
         )
 
-    @post("/import", **access(roles=("admin",), errors=(415,), body=True), status_code=HTTP_200_OK,
+    @post("/import", **access(roles=("admin",), errors=(409, 415), body=True), status_code=HTTP_200_OK,
           summary="Import factors from CSV or a JSON array (all or nothing)",
           request_max_body_size=32 * 1024 * 1024, operation_class=_ImportOperation)
     async def import_file(self, request: Request[Any, Any, Any], db_session: DbSession,
@@ -130,7 +130,7 @@ class FactorController(Controller):
     async def create(self, data: JSONBody[FactorCreate], db_session: DbSession, principal: CurrentPrincipal) -> FactorOut:
         return to_out(await FactorService(db_session).create(data, principal))
 
-    @get("/{factor_id:str}", **access(public=True, errors=(404,), responses=NOT_MODIFIED),
+    @get("/{factor_id:str}", **access(public=True, errors=(404, 422), responses=NOT_MODIFIED),
          summary="The latest published version of a factor", description=FactorOutDoc)
     async def latest(self, request: Request[Any, Any, Any], factor_id: FactorIdPath, db_session: DbSession,
                      principal: MaybePrincipal) -> Response[FactorOut]:
@@ -138,33 +138,35 @@ class FactorController(Controller):
         # "Latest" moves when a new version publishes: cache briefly, revalidate by ETag.
         return cached_response(request, to_out(row), max_age=60, shared=row.tier != "enterprise")
 
-    @get("/{factor_id:str}/versions", **access(public=True, errors=(404,)), summary="All visible versions")
+    @get("/{factor_id:str}/versions", **access(public=True, errors=(404, 422)), summary="All visible versions")
     async def versions(self, factor_id: FactorIdPath, db_session: DbSession,
-                       principal: MaybePrincipal) -> list[FactorOut]:
-        return [to_out(r) for r in await FactorService(db_session).versions(factor_id, principal)]
+                       principal: MaybePrincipal) -> FactorPage:
+        # A factor has few versions: one page, in the list envelope every list uses.
+        rows = await FactorService(db_session).versions(factor_id, principal)
+        return FactorPage(items=[to_out(r) for r in rows], next_cursor=None)
 
-    @post("/{factor_id:str}/versions", **access(roles=("admin",), errors=(404, 409), body=True),
+    @post("/{factor_id:str}/versions", **access(roles=("admin",), errors=(404, 409, 422), body=True),
           status_code=HTTP_201_CREATED, summary="Add the next version (a draft)")
     async def add_version(self, factor_id: FactorIdPath, data: JSONBody[FactorBody], db_session: DbSession,
                           principal: CurrentPrincipal) -> FactorOut:
         return to_out(await FactorService(db_session).add_version(factor_id, data, principal))
 
-    @get("/{factor_id:str}/versions/{version:int}", **access(public=True, errors=(404,), responses=NOT_MODIFIED),
+    @get("/{factor_id:str}/versions/{version:int}", **access(public=True, errors=(404, 422), responses=NOT_MODIFIED),
          summary="One version (drafts: admins only)", description=FactorOutDoc)
     async def version(self, request: Request[Any, Any, Any], factor_id: FactorIdPath, version: FromPath[int],
                       db_session: DbSession, principal: MaybePrincipal) -> Response[FactorOut]:
         row = await FactorService(db_session).get_version(factor_id, version, principal)
-        # A published version's content never changes (only its retirement), so caches may keep it.
+        # A published version's content never changes; only a retirement can, so keep it minutes, not hours.
         shared = row.status != "draft" and row.tier != "enterprise"
-        return cached_response(request, to_out(row), max_age=3600, shared=shared)
+        return cached_response(request, to_out(row), max_age=300, shared=shared)
 
-    @post("/{factor_id:str}/versions/{version:int}/publish", **access(roles=("admin",), errors=(404, 409)),
+    @post("/{factor_id:str}/versions/{version:int}/publish", **access(roles=("admin",), errors=(404, 409, 422)),
           status_code=HTTP_200_OK, summary="Publish a draft; published versions never change")
     async def publish(self, factor_id: FactorIdPath, version: FromPath[int], db_session: DbSession,
                       principal: CurrentPrincipal) -> FactorOut:
         return to_out(await FactorService(db_session).publish(factor_id, version, principal))
 
-    @post("/{factor_id:str}/versions/{version:int}/retire", **access(roles=("admin",), errors=(404, 409)),
+    @post("/{factor_id:str}/versions/{version:int}/retire", **access(roles=("admin",), errors=(404, 409, 422)),
           status_code=HTTP_200_OK, summary="Retire a published version (it stays readable)")
     async def retire(self, factor_id: FactorIdPath, version: FromPath[int], db_session: DbSession,
                      principal: CurrentPrincipal) -> FactorOut:

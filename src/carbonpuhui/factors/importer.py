@@ -18,8 +18,18 @@ from sqlalchemy.exc import IntegrityError
 
 from carbonpuhui.auth import Principal
 from carbonpuhui.errors import ConflictError, FieldError, UnprocessableError, localise_field_message
-from carbonpuhui.factors.schemas import FactorCreate, ImportResult
-from carbonpuhui.factors.service import FactorService, _now, _row, body_of, body_problems, content_hash
+from carbonpuhui.factors.models import FactorVersion
+from carbonpuhui.factors.schemas import FactorBody, FactorCreate, ImportResult
+from carbonpuhui.factors.service import (
+    SUPPLEMENTS_MESSAGE,
+    FactorService,
+    body_of,
+    body_problems,
+    content_hash,
+    identity_problems,
+    new_version_row,
+    utcnow,
+)
 from carbonpuhui.i18n import N_, translate
 
 # CSV columns: dotted names nest (names.zh-Hans -> {"names": {"zh-Hans": ...}}).
@@ -138,6 +148,9 @@ async def import_factors(service: FactorService, rows: list[ParsedRow], actor: P
     """Validate every row, then write them all in the caller's transaction, or raise and write nothing."""
     errors: list[FieldError] = []
     seen: dict[tuple[str, str], int] = {}
+    # One read of every existing version of the file's ids, instead of queries per row.
+    existing_rows = await service.repo.versions_of_many([r.factor.id for r in rows if r.factor])
+    identity: dict[str, FactorVersion | FactorBody] = {r.factor_id: r for r in existing_rows}
     national_in_file = {r.factor.id for r in rows if r.factor and r.factor.tier == "national"}
     for row in rows:
         if row.error is not None:
@@ -149,30 +162,31 @@ async def import_factors(service: FactorService, rows: list[ParsedRow], actor: P
             continue
         assert row.factor is not None
         body = body_of(row.factor)
-        for problem in body_problems(body):
+        problems = body_problems(body)
+        # Later versions of an id keep what the first one (in the database or the file) is.
+        reference = identity.setdefault(row.factor.id, body)
+        if reference is not body:
+            problems += identity_problems(body, reference)
+        for problem in problems:
             errors.append(FieldError(line=row.line, field=problem.field, message=translate(problem.message, locale)))
         key = (row.factor.id, content_hash(body))
         if key in seen:
             errors.append(FieldError(line=row.line, field=None, message=translate(
                 N_("Repeats the factor on line {line}."), locale, line=seen[key])))
         seen.setdefault(key, row.line)
-    # References to national factors, in the database or in this same file.
+    # References to national factors, published in the database or in this same file.
     wanted = sorted({r.factor.supplements for r in rows if r.factor and r.factor.supplements})
-    tiers = await service.repo.ids_with_tier(wanted)
+    national = await service.repo.published_national_ids(wanted) | national_in_file
     for row in rows:
-        if row.factor and row.factor.supplements:
-            ref = row.factor.supplements
-            if ref not in national_in_file and "national" not in tiers.get(ref, set()):
-                errors.append(FieldError(line=row.line, field="supplements",
-                                         message=translate(N_("Must name an existing national factor."), locale)))
+        if row.factor and row.factor.supplements and row.factor.supplements not in national:
+            errors.append(FieldError(line=row.line, field="supplements",
+                                     message=translate(SUPPLEMENTS_MESSAGE, locale)))
     if errors:
         errors.sort(key=lambda e: (e.line or 0))
         raise UnprocessableError(N_("The file was not imported: {count} row(s) are invalid."),
                                  reason="import_invalid", errors=errors, count=len({e.line for e in errors}))
 
     created = unchanged = published = 0
-    # One read of every existing version of the file's ids, instead of two queries per row.
-    existing_rows = await service.repo.versions_of_many([r.factor.id for r in rows if r.factor])
     by_content = {(r.factor_id, r.content_hash): r for r in existing_rows}
     next_version: dict[str, int] = {}
     for r in existing_rows:
@@ -184,7 +198,7 @@ async def import_factors(service: FactorService, rows: list[ParsedRow], actor: P
         existing = by_content.get((factor.id, content_hash(body)))
         if existing is not None:
             if publish and existing.status == "draft":
-                existing.status, existing.published_at, existing.published_by = "published", _now(), actor.sub
+                existing.status, existing.published_at, existing.published_by = "published", utcnow(), actor.sub
                 published += 1
             else:
                 unchanged += 1
@@ -192,7 +206,7 @@ async def import_factors(service: FactorService, rows: list[ParsedRow], actor: P
             version = next_version.get(factor.id, 1)
             next_version[factor.id] = version + 1
             status = "published" if publish else "draft"
-            service.session.add(_row(factor.id, version, body, actor.sub, status=status))
+            service.session.add(new_version_row(factor.id, version, body, actor.sub, status=status))
             created += 1
         if progress is not None:
             progress(done, len(rows))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carbonpuhui.factors.models import FactorVersion
@@ -46,15 +46,24 @@ class FactorRepository:
             rows.extend((await self.session.scalars(stmt)).all())
         return rows
 
-    async def ids_with_tier(self, ids: Sequence[str]) -> dict[str, set[str]]:
-        """Which tiers each of ``ids`` has among its versions (to check ``supplements``)."""
+    async def published_national_ids(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` have a published national version (what ``supplements`` may name)."""
         if not ids:
-            return {}
-        stmt = select(FactorVersion.factor_id, FactorVersion.tier).where(FactorVersion.factor_id.in_(ids))
-        out: dict[str, set[str]] = {}
-        for factor_id, tier in (await self.session.execute(stmt)).all():
-            out.setdefault(factor_id, set()).add(tier)
-        return out
+            return set()
+        stmt = select(FactorVersion.factor_id).where(
+            FactorVersion.factor_id.in_(list(ids)), FactorVersion.tier == "national",
+            FactorVersion.status == "published").distinct()
+        return set((await self.session.scalars(stmt)).all())
+
+    async def transition(self, factor_id: str, version: int, *, from_status: str, **values: object) -> bool:
+        """Move one version out of ``from_status`` in a single conditional UPDATE, so that of two
+        concurrent publishes (in any processes) exactly one succeeds."""
+        stmt = (update(FactorVersion)
+                .where(FactorVersion.factor_id == factor_id, FactorVersion.version == version,
+                       FactorVersion.status == from_status)
+                .values(**values).execution_options(synchronize_session=False))
+        result = await self.session.execute(stmt)
+        return result.rowcount == 1
 
     async def list_published(
         self, *, q: str | None, category: str | None, region: str | None, tier: str | None,

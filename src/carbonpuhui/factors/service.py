@@ -37,7 +37,7 @@ _MAX_DIGITS = 30  # per side of the point (as the message says): fits the 64-cha
 _MAX_VERSION = 2**31 - 1  # versions are a 32-bit INTEGER on PostgreSQL
 
 
-def _now() -> datetime:
+def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
@@ -112,6 +112,25 @@ def body_problems(body: FactorBody) -> list[FieldError]:
     return problems
 
 
+# What makes a factor the factor it is: a new version may change its value, validity, source or
+# uncertainty, never whose it is or what it measures (that is a new factor id).
+IDENTITY_FIELDS = ("tier", "owner_org", "category", "unit", "region")
+SUPPLEMENTS_MESSAGE = N_("Must name a national factor that has a published version.")
+
+
+def identity_problems(body: FactorBody, previous: FactorVersion | FactorBody) -> list[FieldError]:
+    return [FieldError(field=name, message=N_("A new version cannot change this; create a new factor id."))
+            for name in IDENTITY_FIELDS if getattr(body, name) != getattr(previous, name)]
+
+
+def enterprise_of(viewer: Principal | None) -> str | None:
+    """The enterprise a caller acts for: the ``org`` of a merchant token (enterprises are merchants).
+    Another role's ``org`` (a certification body, an agency) gives no access to enterprise data."""
+    if viewer is None or not viewer.org or not viewer.has("merchant"):
+        return None
+    return viewer.org
+
+
 def content_hash(body: FactorBody) -> str:
     """The identity of a version's content, independent of id, status and key order."""
     fields = msgspec.structs.asdict(body)
@@ -139,8 +158,8 @@ def to_out(row: FactorVersion) -> FactorOut:
     )
 
 
-def _row(factor_id: str, version: int, body: FactorBody, actor: str, status: str = "draft") -> FactorVersion:
-    now = _now()
+def new_version_row(factor_id: str, version: int, body: FactorBody, actor: str, status: str = "draft") -> FactorVersion:
+    now = utcnow()
     return FactorVersion(
         factor_id=factor_id, version=version, status=status,
         names=msgspec.to_builtins(body.names),
@@ -168,15 +187,12 @@ class FactorService:
         self.session = session
         self.repo = FactorRepository(session)
 
-    async def _check(self, body: FactorBody, *, known_national: set[str] | None = None) -> None:
+    async def _check(self, body: FactorBody, *, previous: FactorVersion | None = None) -> None:
         problems = body_problems(body)
-        if body.supplements:
-            tiers = (await self.repo.ids_with_tier([body.supplements])).get(body.supplements, set())
-            if known_national and body.supplements in known_national:
-                tiers = tiers | {"national"}
-            if "national" not in tiers:
-                problems.append(FieldError(field="supplements",
-                                           message=N_("Must name an existing national factor.")))
+        if previous is not None:
+            problems += identity_problems(body, previous)
+        if body.supplements and not await self.repo.published_national_ids([body.supplements]):
+            problems.append(FieldError(field="supplements", message=SUPPLEMENTS_MESSAGE))
         if problems:
             raise UnprocessableError(N_("Some fields are invalid."), errors=problems)
 
@@ -198,14 +214,14 @@ class FactorService:
         if await self.repo.max_version(data.id):
             raise ConflictError(N_("Factor {id} already exists; add a version instead."),
                                 reason="factor_exists", id=data.id)
-        return await self._insert(_row(data.id, 1, body, actor.sub))
+        return await self._insert(new_version_row(data.id, 1, body, actor.sub))
 
     async def add_version(self, factor_id: str, body: FactorBody, actor: Principal) -> FactorVersion:
         latest = await self.repo.max_version(factor_id)
         if not latest:
             raise NotFoundError(N_("Factor {id} was not found."), reason="factor_not_found", id=factor_id)
-        await self._check(body)
-        return await self._insert(_row(factor_id, latest + 1, body, actor.sub))
+        await self._check(body, previous=await self.repo.get(factor_id, latest))
+        return await self._insert(new_version_row(factor_id, latest + 1, body, actor.sub))
 
     async def _get(self, factor_id: str, version: int) -> FactorVersion:
         # A version outside the column's range cannot exist (and PostgreSQL would refuse the query).
@@ -216,21 +232,23 @@ class FactorService:
         return row
 
     async def publish(self, factor_id: str, version: int, actor: Principal) -> FactorVersion:
-        row = await self._get(factor_id, version)
-        if row.status != "draft":
-            raise ConflictError(N_("Factor {id} version {version} is {status}; only drafts can be published."),
-                                reason="not_a_draft", id=factor_id, version=version, status=row.status)
-        row.status, row.published_at, row.published_by = "published", _now(), actor.sub
-        await self.session.flush()
-        return row
+        return await self._transition(factor_id, version, "draft", "published", N_(
+            "Factor {id} version {version} is {status}; only drafts can be published."), "not_a_draft",
+            published_at=utcnow(), published_by=actor.sub)
 
     async def retire(self, factor_id: str, version: int, actor: Principal) -> FactorVersion:
+        return await self._transition(factor_id, version, "published", "retired", N_(
+            "Factor {id} version {version} is {status}; only published versions can be retired."), "not_published",
+            retired_at=utcnow(), retired_by=actor.sub)
+
+    async def _transition(self, factor_id: str, version: int, from_status: str, to_status: str,
+                          refusal: str, reason: str, **values: object) -> FactorVersion:
         row = await self._get(factor_id, version)
-        if row.status != "published":
-            raise ConflictError(N_("Factor {id} version {version} is {status}; only published versions can be retired."),
-                                reason="not_published", id=factor_id, version=version, status=row.status)
-        row.status, row.retired_at, row.retired_by = "retired", _now(), actor.sub
-        await self.session.flush()
+        moved = row.status == from_status and await self.repo.transition(
+            factor_id, version, from_status=from_status, status=to_status, **values)
+        await self.session.refresh(row)
+        if not moved:
+            raise ConflictError(refusal, reason=reason, id=factor_id, version=version, status=row.status)
         return row
 
     @staticmethod
@@ -240,7 +258,7 @@ class FactorService:
         if row.status == "draft" and not is_admin:
             return False
         if row.tier == "enterprise" and not is_admin:
-            return viewer is not None and viewer.org is not None and viewer.org == row.owner_org
+            return enterprise_of(viewer) == row.owner_org
         return True
 
     async def get_latest(self, factor_id: str, viewer: Principal | None) -> FactorVersion:
