@@ -1,0 +1,95 @@
+"""Inputs found by review and fuzzing that once gave a 500: each is now a clear 4xx (or a 503 when a
+dependency is down), and the problem document keeps its contract."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import pytest
+from joserfc import jwt
+from litestar.testing import TestClient
+
+from carbonpuhui.app import create_app
+from carbonpuhui.auth.keys import load_or_create_signing_key
+from carbonpuhui.factors.service import FactorService
+from tests.conftest import make_settings
+
+HEADER = "id,names.zh-Hans,names.zh-Hant,names.en,category,unit,kgco2e_per_unit,gwp_basis,region,tier,valid_from,source\n"
+ROW = "ok,电网,電網,Grid,electricity.grid,kWh,0.5,AR5,CN,national,2022-01-01,s\n"
+
+
+@pytest.mark.parametrize("body", [
+    HEADER + 'q,"unterminated,電網,Grid,electricity.grid,kWh,0.5,AR5,CN,national,2022-01-01,s\n',
+    HEADER + "q,电\r网,電網,Grid,electricity.grid,kWh,0.5,AR5,CN,national,2022-01-01,s\n",
+    HEADER + "q," + "x" * 300_000 + ",電網,Grid,electricity.grid,kWh,0.5,AR5,CN,national,2022-01-01,s\n",
+    '"id\n',
+], ids=["unterminated-quote", "bare-cr", "huge-cell", "broken-header"])
+def test_malformed_csv_is_refused_whole(client, auth, body):
+    admin = {**auth("admin"), "content-type": "text/csv"}
+    response = client.post("/v1/factors/import", content=(HEADER + ROW + body.removeprefix(HEADER)).encode()
+                           if body.startswith(HEADER) else body.encode(), headers=admin)
+    assert response.status_code == 422, response.text
+    assert response.json()["reason"] == "import_invalid"
+    # All or nothing: the good row before the bad one was not written either.
+    assert client.get("/v1/factors/ok/versions", headers=auth("admin")).status_code == 404
+
+
+def test_an_overlong_subject_is_a_401_not_a_failed_write(client):
+    response = client.post("/v1/factors", json={}, headers={"Authorization": "Bearer " + _long_sub_token(client)})
+    assert response.status_code == 401
+    assert response.json()["reason"] == "invalid_token"
+
+
+def _long_sub_token(client) -> str:  # type: ignore[no-untyped-def]
+    settings = client.app.state.settings
+    key = load_or_create_signing_key(settings.key_path)
+    now = int(time.time())
+    claims = {"iss": settings.token_issuer, "aud": settings.token_audience, "sub": "s" * 201, "exp": now + 60,
+              "iat": now, "roles": ["admin"]}
+    return jwt.encode({"alg": "ES256", "typ": "at+jwt", "kid": key.kid}, claims, key, algorithms=["ES256"])
+
+
+def test_reads_answer_503_with_retry_after_when_the_database_is_down(tmp_path):
+    settings = make_settings(tmp_path, database_url="postgresql+asyncpg://postgres@127.0.0.1:9/none")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        response = client.get("/v1/factors", headers={"Accept-Language": "en"})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    body = response.json()
+    assert body["reason"] == "dependency_unavailable"
+    assert body["title"] == "Service unavailable"
+
+
+def test_no_factor_problem_carries_passed_over_as_an_extension_member(client):
+    response = client.get("/v1/factors/resolve?category=nothing.here&unit=kWh&region=CN-SD&date=2023-01-01")
+    assert response.status_code == 404
+    body = response.json()
+    assert body["reason"] == "no_factor"
+    assert [p["tier"] for p in body["passed_over"]] == ["enterprise", "provincial", "national", "default"]
+    assert "extra" not in body
+
+
+def test_field_errors_always_name_their_field(client, auth):
+    response = client.post("/v1/factors", content=b"", headers={**auth("admin"), "content-type": "application/json"})
+    assert response.status_code == 422
+    errors = response.json()["errors"]
+    assert errors and all("field" in e and "message" in e for e in errors)
+    assert errors[0]["field"] is None  # the body as a whole is missing
+
+
+def test_an_unexpected_error_is_a_localised_500_with_its_traceback_logged(client, monkeypatch, caplog):
+    async def explode(self, factor_id, viewer):  # type: ignore[no-untyped-def]
+        raise RuntimeError("boom in get_latest")
+
+    monkeypatch.setattr(FactorService, "get_latest", explode)
+    with caplog.at_level(logging.ERROR, logger="carbonpuhui.errors"):
+        response = client.get("/v1/factors/anything", headers={"Accept-Language": "zh-Hant"})
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "boom" not in response.text  # internals stay in the log
+    assert response.json()["title"] == "內部錯誤"
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "boom in get_latest" in logged and "Traceback" in logged
+    json.dumps(logged)  # plain text, serialisable by any log renderer
