@@ -223,10 +223,11 @@ class FactorService:
         await self._check(body, previous=await self.repo.get(factor_id, latest))
         return await self._insert(new_version_row(factor_id, latest + 1, body, actor.sub))
 
-    async def _get(self, factor_id: str, version: int) -> FactorVersion:
+    async def _get(self, factor_id: str, version: int, viewer: Principal | None = None,
+                   *, check_visible: bool = False) -> FactorVersion:
         # A version outside the column's range cannot exist (and PostgreSQL would refuse the query).
         row = await self.repo.get(factor_id, version) if 1 <= version <= _MAX_VERSION else None
-        if row is None:
+        if row is None or (check_visible and not self.visible(row, viewer)):
             raise NotFoundError(N_("Factor {id} version {version} was not found."),
                                 reason="factor_not_found", id=factor_id, version=version)
         return row
@@ -269,11 +270,7 @@ class FactorService:
         return row
 
     async def get_version(self, factor_id: str, version: int, viewer: Principal | None) -> FactorVersion:
-        row = await self.repo.get(factor_id, version) if 1 <= version <= _MAX_VERSION else None
-        if row is None or not self.visible(row, viewer):
-            raise NotFoundError(N_("Factor {id} version {version} was not found."),
-                                reason="factor_not_found", id=factor_id, version=version)
-        return row
+        return await self._get(factor_id, version, viewer, check_visible=True)
 
     async def versions(self, factor_id: str, viewer: Principal | None) -> list[FactorVersion]:
         rows = [r for r in await self.repo.versions(factor_id) if self.visible(r, viewer)]
