@@ -1,8 +1,10 @@
 """No input may produce a 500.
 
-Two layers: schemathesis fuzzes every operation of the served OpenAPI schema; hypothesis then
+Two layers: schemathesis fuzzes every operation of the served OpenAPI schema (and checks each
+status code and content type it gets back is one the schema documents); hypothesis then
 mutates *valid* factor bodies, imports and queries one field at a time, which reaches the service
-rules and the database that schema-shaped random data rarely gets past validation to.
+rules and the database that schema-shaped random data rarely gets past validation to, and posts
+raw bytes and hostile text as import files (a rejected file must leave nothing in the database).
 
 The schema is read from ``/schema/openapi.json`` of a throw-away app at import time (collection
 needs it); requests go to apps on the run's migrated database (SQLite, or PostgreSQL + Redis),
@@ -11,6 +13,7 @@ with an admin token, so the guarded routes run their handlers instead of stoppin
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -26,10 +29,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar import Litestar
 from litestar.testing import TestClient
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import content_type_conformance, not_a_server_error, status_code_conformance
+from sqlalchemy import text as sql
 
 from carbonpuhui.app import create_app
 from carbonpuhui.auth.tokens import mint_token
+from carbonpuhui.db.engine import create_engine
 from tests.conftest import _empty_tables, make_settings
 
 MAX_EXAMPLES = 50
@@ -92,7 +97,7 @@ def admin_headers(tmp_path_factory: pytest.TempPathFactory, migrated_database_ur
 
 @schema.parametrize()
 def test_no_input_produces_a_server_error(case: schemathesis.Case, admin_headers: dict[str, str]) -> None:
-    case.call_and_validate(headers=admin_headers, checks=[not_a_server_error])
+    case.call_and_validate(headers=admin_headers, checks=[not_a_server_error, status_code_conformance, content_type_conformance])
 
 
 # --- hypothesis: valid requests with one part broken ----------------------------------------------
@@ -255,3 +260,81 @@ def test_any_import_is_handled(fuzz, kind: str, publish: bool, data: st.DataObje
     response = client.post("/v1/factors/import", params={"publish": str(publish).lower()}, content=content,
                            headers={**admin, "Content-Type": media_type})
     _assert_handled(response, content)
+
+
+# --- hypothesis: raw bytes and hostile text as an import file -------------------------------------
+
+_HOSTILE = st.sampled_from([
+    "\r", "\n", "\r\n", "\x00", '"', '""', '"a""b"', "'", ",", ";", "\t", "\ufeff", "\u2028", "\\", "电",
+    "=HYPERLINK(\"x\")", "NaN", "1e999999", ",,,,,,,,,,,,,,,,",
+])
+_HOSTILE_TEXT = st.lists(_HOSTILE | st.text(max_size=20), max_size=12).map("".join)
+# Cells past the csv module's default 128 KiB limit, quoted, unquoted and unterminated.
+_LONG_CELL = st.sampled_from(["", "x" * 200_000, '"' + "y,\r\n" * 50_000 + '"', "z" * 150_000 + '"', '"' + "w" * 150_000])
+# Each is invalid UTF-8 wherever it lands in UTF-8 text.
+_INVALID_UTF8 = st.sampled_from([b"\xff", b"\xfe\xff", b"\xc3", b"\xc3\x28", b"\xed\xa0\x80", b"\xf4\x90\x80\x80",
+                                 b"\x80", b"\xe7\x94"])
+_CSV_ROW = ["electricity.grid", "kWh", "0.5", "AR5", "CN", "national", "2022-01-01", "s",
+            "lognormal", "1.1"]
+_RAW_KINDS = [("bytes", "text/csv"), ("bytes", "application/json"), ("text", "text/csv"), ("text", "application/json"),
+              ("csv", "text/csv"), ("csv", "text/csv; charset=utf-8"), ("json", "application/json")]
+
+
+def _stored_versions(url: str) -> set[tuple[str, int]]:
+    async def run() -> set[tuple[str, int]]:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                result = await conn.execute(sql("SELECT factor_id, version FROM factor_versions"))
+                return {(row[0], row[1]) for row in result}
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize(("kind", "media_type"), _RAW_KINDS)
+@settings(FUZZ_SETTINGS, max_examples=25)
+@given(data=st.data())
+def test_raw_import_files_are_rejected_cleanly_and_leave_nothing(fuzz, migrated_database_url: str, kind: str,
+                                                                  media_type: str, data: st.DataObject) -> None:
+    client, admin = fuzz
+    factor_id = f"fz-raw-{next(_SEQUENCE)}"
+    junk = data.draw(_HOSTILE_TEXT)
+    long_cell = data.draw(_LONG_CELL)
+    at = data.draw(st.integers(0, len(junk)))
+    hostile = (junk[:at] + long_cell + junk[at:]).encode("utf-8", "surrogatepass")
+    # The csv and json files start with a valid row, hostile text quoted in one of its cells, and
+    # then maybe a hostile tail: a rejected file must not leave its valid row behind.
+    name = data.draw(st.just("Grid") | _HOSTILE_TEXT)
+    tail = data.draw(st.sampled_from([b"", hostile]))
+    if kind == "bytes":
+        content = data.draw(st.binary(max_size=300))
+    elif kind == "text":
+        content = hostile
+    elif kind == "csv":
+        content = _csv([[factor_id, "电网", "電網", name, *_CSV_ROW]], _CSV_HEADER) + tail
+    else:
+        item = json.dumps({**FACTOR, "id": factor_id, "names": {**FACTOR["names"], "en": name}}).encode()
+        content = b"[" + item + (b"," + tail if tail else b"") + b"]"
+    splice = data.draw(st.none() | st.tuples(st.integers(min_value=0), _INVALID_UTF8))
+    if splice is not None:
+        at = splice[0] % (len(content) + 1)
+        content = content[:at] + splice[1] + content[at:]
+    before = _stored_versions(migrated_database_url)
+    response = client.post("/v1/factors/import", params={"publish": "true"}, content=content,
+                           headers={**admin, "Content-Type": media_type})
+    _assert_handled(response, content[:500])
+    assert response.status_code in (200, 422), response.text[:500]
+    after = _stored_versions(migrated_database_url)
+    if response.status_code == 422:
+        problem = response.json()
+        assert problem["reason"] == "import_invalid"
+        assert problem["errors"], problem
+        for error in problem["errors"]:
+            assert "field" in error
+            assert isinstance(error["line"], int) and error["line"] >= 1, error
+            assert isinstance(error["message"], str) and error["message"], error
+        assert after == before, "a rejected file left factors behind"
+    elif kind in ("csv", "json"):
+        assert (factor_id, 1) in after

@@ -16,7 +16,9 @@ def _ready(settings):  # type: ignore[no-untyped-def]
         return client.get("/healthz"), client.get("/readyz")
 
 
-def test_ready_on_sqlite_and_memory(tmp_path, migrated_database_url):
+def test_ready_on_the_run_database_without_redis(tmp_path, migrated_database_url):
+    """The run's database (SQLite, or PostgreSQL in the services run) and the in-process store:
+    without Redis configured, readiness checks the database alone."""
     live, ready = _ready(make_settings(tmp_path, database_url=migrated_database_url, redis_url=None))
     assert live.status_code == 200
     assert ready.status_code == 200

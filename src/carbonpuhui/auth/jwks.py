@@ -15,11 +15,11 @@ class JWKSController(Controller):
     tags = ["auth"]
 
     @get("/.well-known/jwks.json", **access(public=True, errors=(404,), services=False),
-         summary="Public keys that verify this platform's access tokens")
+         summary="Public keys that verify this platform's access tokens",
+         media_type="application/jwk-set+json")  # RFC 7517; declared here so the schema documents it
     async def jwks(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         jwks = request.app.state.public_jwks
         if jwks is None:
             raise NotFoundError(N_("Tokens are verified against an external JWKS; none is served here."),
                                 reason="external_jwks")
-        return Response(jwks, headers={"Cache-Control": "public, max-age=300"},
-                        media_type="application/jwk-set+json")
+        return Response(jwks, headers={"Cache-Control": "public, max-age=300"})
