@@ -39,6 +39,7 @@ from carbonpuhui.errors import FieldError, NotFoundError, UnprocessableError, ex
 from carbonpuhui.factors.plugin import FactorsPlugin
 from carbonpuhui.health import HealthController
 from carbonpuhui.i18n import N_
+from carbonpuhui.request_id import RequestIdMiddleware
 from carbonpuhui.requests import ExactDecimalRequest
 from carbonpuhui.settings import Settings, load_settings
 from mobile_api import MobileAPIPlugin
@@ -150,7 +151,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[],
         plugins=plugins,
-        middleware=[prometheus.middleware],
+        middleware=[RequestIdMiddleware(), prometheus.middleware],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="carbonpuhui", version=__version__,

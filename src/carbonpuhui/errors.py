@@ -295,9 +295,12 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     # The traceback as text: structured log renderers cannot serialise exc_info tuples.
-    log.error("unhandled error on %s %s: %s", request.method, request.url.path,
+    request_id = request.scope.get("state", {}).get("request_id")
+    log.error("unhandled error on %s %s (request %s): %s", request.method, request.url.path, request_id,
               "".join(traceback.format_exception(exc)))
-    return problem_response(request, HTTP_500_INTERNAL_SERVER_ERROR)
+    # The id lets a user's report find this traceback in the logs.
+    return problem_response(request, HTTP_500_INTERNAL_SERVER_ERROR,
+                            extra={"request_id": request_id} if request_id else None)
 
 
 def handle_dependency_down(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:

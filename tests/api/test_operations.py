@@ -47,3 +47,35 @@ def test_request_logs_are_json_without_bodies_or_tokens(tmp_path, migrated_datab
     assert secret not in everything
     assert "not.a.token" not in everything
     assert "private-query" not in everything
+
+
+def test_every_response_carries_a_request_id(client):
+    made = client.get("/v1/factors")
+    assert len(made.headers["x-request-id"]) == 32
+    assert client.get("/v1/factors").headers["x-request-id"] != made.headers["x-request-id"]
+    echoed = client.get("/v1/factors", headers={"X-Request-ID": "lb-1234-abcd"})
+    assert echoed.headers["x-request-id"] == "lb-1234-abcd"
+    # Ids that could forge or flood log lines are replaced, not echoed.
+    for hostile in ["short", "x" * 65, "a b c d e f g h", "evil\tvalue-123"]:
+        assert client.get("/v1/factors", headers={"X-Request-ID": hostile}).headers["x-request-id"] != hostile
+
+
+def test_request_id_is_in_the_logs_and_in_a_500(tmp_path, migrated_database_url, capsys, monkeypatch):
+    from carbonpuhui.factors.service import FactorService
+
+    async def explode(self, factor_id, viewer):  # type: ignore[no-untyped-def]
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(FactorService, "get_latest", explode)
+    settings = make_settings(tmp_path, database_url=migrated_database_url, log_json=True)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        response = client.get("/v1/factors/x", headers={"X-Request-ID": "report-42-from-user"})
+    logging.shutdown()
+    assert response.status_code == 500
+    assert response.json()["request_id"] == "report-42-from-user"
+    captured = capsys.readouterr()
+    events = [json.loads(line) for line in (captured.out + captured.err).splitlines() if line.startswith("{")]
+    ours = [e for e in events if e.get("request_id") == "report-42-from-user"]
+    assert {"HTTP Request", "HTTP Response"} <= {e.get("event") for e in ours}
+    tracebacks = [str(e.get("event")) for e in events if "boom" in str(e.get("event"))]
+    assert tracebacks and all("report-42-from-user" in t for t in tracebacks), "the traceback names the request"
