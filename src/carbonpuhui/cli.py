@@ -27,7 +27,23 @@ def _migrate(settings: Settings) -> None:
     upgrade(settings.effective_database_url)
 
 
-@click.group()
+class _Group(click.Group):
+    """Operational failures (no database, an unreadable data directory, a bad URL) end with one
+    clear line and exit status 1, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from alembic.util import CommandError
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return super().invoke(ctx)
+        except (SQLAlchemyError, CommandError) as exc:
+            raise click.ClickException(f"database: {str(exc).splitlines()[0]}") from exc
+        except OSError as exc:
+            raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+
+
+@click.group(cls=_Group)
 @click.version_option(package_name="carbonpuhui")
 def main() -> None:
     """carbonpuhui: provincial product carbon footprints, labels and carbon-inclusive credits."""
@@ -36,7 +52,7 @@ def main() -> None:
 @main.command()
 @click.option("--demo", is_flag=True, help="Load the demo data set before serving.")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), default=None)
@@ -88,8 +104,12 @@ def token(sub: str, roles: tuple[str, ...], org: str | None, ttl: int) -> None:
     settings = _settings()
     if settings.jwks_url:
         raise click.UsageError("tokens come from the configured identity provider (CARBONPUHUI_JWKS_URL)")
-    click.echo(mint_token(settings.key_path, issuer=settings.token_issuer, audience=settings.token_audience,
-                          sub=sub, roles=list(roles), org=org, ttl=ttl))
+    try:
+        value = mint_token(settings.key_path, issuer=settings.token_issuer, audience=settings.token_audience,
+                           sub=sub, roles=list(roles), org=org, ttl=ttl)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(value)
 
 
 @main.group()

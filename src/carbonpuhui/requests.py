@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
@@ -21,6 +21,7 @@ class ExactDecimalRequest(Request[Any, Any, Any]):
         if self._json is Empty:
             try:
                 self._json = _EXACT_JSON.decode(await self.body() or b"null")
-            except msgspec.DecodeError as exc:
-                raise SerializationException(str(exc)) from exc
+            except (msgspec.DecodeError, RecursionError, InvalidOperation, ValueError) as exc:
+                # Malformed, nested beyond reason, or a number no decimal can hold: a 400.
+                raise SerializationException(str(exc) or type(exc).__name__) from exc
         return self._json

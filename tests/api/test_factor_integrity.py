@@ -118,3 +118,57 @@ async def test_two_processes_publishing_one_draft_publish_it_once(settings):
     assert [o for o in outcomes if o not in winners] == ["not_a_draft"]
     assert row is not None and row.status == "published"
     assert row.published_by == winners[0], "the loser must not overwrite who published it"
+
+
+def test_a_correction_supersedes_the_version_it_corrects(client, auth):
+    """Of one factor, the newest version valid on the day wins, even with an earlier valid_from."""
+    admin = auth("admin")
+    national = {**BASE, "tier": "national", "region": "CN"}
+    assert client.post("/v1/factors", json={**national, "id": "fix", "valid_from": "2022-06-01",
+                                            "kgco2e_per_unit": "1"}, headers=admin).status_code == 201
+    assert client.post("/v1/factors/fix/versions/1/publish", headers=admin).status_code == 200
+    assert client.post("/v1/factors/fix/versions", json={**national, "valid_from": "2022-01-01",
+                                                         "kgco2e_per_unit": "2"}, headers=admin).status_code == 201
+    url = "/v1/factors/resolve?category=electricity.grid&unit=kWh&region=CN&date={}"
+    assert client.get(url.format("2022-07-01")).json()["factor"]["kgco2e_per_unit"] == "1"  # v2 still a draft
+    assert client.post("/v1/factors/fix/versions/2/publish", headers=admin).status_code == 200
+    assert client.get(url.format("2022-07-01")).json()["factor"]["version"] == 2
+    assert client.get(url.format("2022-03-01")).json()["factor"]["version"] == 2
+
+
+@pytest.mark.services
+async def test_an_import_never_republishes_what_another_process_published(postgres_databases, monkeypatch):
+    """The import saw a draft; before it could publish it, another process did. The import must
+    count it unchanged and leave the other publisher on record (PostgreSQL: read committed)."""
+    from carbonpuhui.db.migrate import upgrade
+    from carbonpuhui.factors.importer import import_factors, parse
+    from carbonpuhui.factors.repository import FactorRepository
+
+    url = await asyncio.to_thread(postgres_databases.create)  # its own loop, off this one
+    upgrade(url)
+    body = {**BASE, "id": "seen", "tier": "national", "region": "CN"}
+    other, importer = Database(url), Database(url)
+    admin = Principal(sub="http-admin", roles=frozenset({"admin"}))
+    try:
+        async with other.transaction() as session:
+            await FactorService(session).create(msgspec.convert(body, FactorCreate), admin)
+        original = FactorRepository.versions_of_many
+
+        async def load_then_race(self, ids, chunk=1000):  # type: ignore[no-untyped-def]
+            rows = await original(self, ids, chunk)
+            async with other.transaction() as session:  # the other process publishes now
+                await FactorService(session).publish("seen", 1, admin)
+            return rows
+
+        monkeypatch.setattr(FactorRepository, "versions_of_many", load_then_race)
+        async with importer.transaction() as session:
+            result = await import_factors(FactorService(session), parse(msgspec.json.encode([body]), "application/json"),
+                                          Principal(sub="importer", roles=frozenset({"admin"})), publish=True)
+        monkeypatch.undo()
+        async with other.transaction() as session:
+            row = await FactorService(session).repo.get("seen", 1)
+    finally:
+        await other.dispose()
+        await importer.dispose()
+    assert (result.created, result.unchanged, result.published) == (0, 1, 0)
+    assert row is not None and row.published_by == "http-admin"

@@ -93,3 +93,56 @@ def test_an_unexpected_error_is_a_localised_500_with_its_traceback_logged(client
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "boom in get_latest" in logged and "Traceback" in logged
     json.dumps(logged)  # plain text, serialisable by any log renderer
+
+
+DEEP = b'{"names": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+HUGE_EXPONENT = b'{"id": "h", "kgco2e_per_unit": 1e99999999999999999999}'
+
+
+@pytest.mark.parametrize("body", [DEEP, HUGE_EXPONENT], ids=["deep-nesting", "huge-exponent"])
+def test_unreadable_json_bodies_are_400(client, auth, body):
+    response = client.post("/v1/factors", content=body, headers={**auth("admin"), "content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize("body", [b"[" + DEEP + b"]", b"[" + HUGE_EXPONENT + b"]"], ids=["deep-nesting", "huge-exponent"])
+def test_unreadable_json_imports_are_422_at_line_1(client, auth, body):
+    response = client.post("/v1/factors/import", content=body,
+                           headers={**auth("admin"), "content-type": "application/json"})
+    assert response.status_code == 422
+    assert [e["line"] for e in response.json()["errors"]] == [1]
+
+
+def test_columns_named_twice_are_refused(client, auth):
+    text = HEADER.rstrip("\n") + ",id\n" + ROW.rstrip("\n") + ",other\n"
+    response = client.post("/v1/factors/import", content=text.encode(), headers={**auth("admin"), "content-type": "text/csv"})
+    assert response.status_code == 422
+    assert [e["line"] for e in response.json()["errors"]] == [1]
+    assert client.get("/v1/factors/ok/versions", headers=auth("admin")).status_code == 404
+
+
+GRID = {"names": {"zh-Hans": "电网", "zh-Hant": "電網", "en": "Grid"}, "category": "electricity.grid", "unit": "kWh",
+        "gwp_basis": "AR5", "region": "CN", "tier": "national", "valid_from": "2022-01-01", "source": "s"}
+
+
+@pytest.mark.parametrize(("overrides", "field"), [
+    ({"id": "resolve"}, "id"), ({"id": "import"}, "id"),
+    ({"region": "GLO"}, "region"),
+    ({"uncertainty": {"distribution": "normal", "sd": "1e99999999999999999"}}, "uncertainty"),
+    ({"uncertainty": {"distribution": "uniform", "min": "-1e999999999999", "max": "1e999999999999"}}, "uncertainty"),
+])
+def test_factors_that_could_never_be_served_are_refused(client, auth, overrides, field):
+    body = {**GRID, "id": "g", "kgco2e_per_unit": "0.5", **overrides}
+    response = client.post("/v1/factors", json=body, headers=auth("admin"))
+    assert response.status_code == 422, response.text
+    assert field in {e["field"] for e in response.json()["errors"]}
+
+
+@pytest.mark.parametrize(("sent", "shown"), [("5E+2", "500"), ("0.0000001", "0.0000001"), ("1.50", "1.50")])
+def test_values_are_shown_as_plain_digits_everywhere(client, auth, sent, shown):
+    admin = auth("admin")
+    created = client.post("/v1/factors", json={**GRID, "id": "p", "kgco2e_per_unit": sent}, headers=admin)
+    assert created.status_code == 201
+    assert created.json()["kgco2e_per_unit"] == shown
+    assert client.get("/v1/factors/p/versions/1", headers=admin).json()["kgco2e_per_unit"] == shown

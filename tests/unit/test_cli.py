@@ -155,3 +155,31 @@ def test_token_rejects_an_unknown_role(run):
     result = CliRunner().invoke(main, ["token", "--sub", "x", "--role", "root"])
     assert result.exit_code == 2
     assert "root" in result.output
+
+
+@pytest.mark.parametrize("args", [("--sub", ""), ("--sub", "s" * 201), ("--sub", "a", "--org", "o" * 101),
+                                  ("--sub", "a", "--org", "")])
+def test_token_refuses_claims_the_server_would_refuse(run, args):
+    result = run("token", "--role", "admin", *args)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("env", "command"), [
+    ({"CARBONPUHUI_DATABASE_URL": "postgresql://x@127.0.0.1:9/x"}, ("db", "upgrade")),
+    ({"CARBONPUHUI_DATABASE_URL": "bogus://"}, ("demo",)),
+    ({"CARBONPUHUI_DATA_DIR": "/proc/not-a-place"}, ("db", "upgrade")),
+    ({}, ("db", "upgrade", "--revision", "no-such-revision")),
+], ids=["unreachable", "bad-url", "unwritable-data-dir", "unknown-revision"])
+def test_operational_failures_are_one_line_and_exit_1(data_dir, env, command):
+    base = {"CARBONPUHUI_DATA_DIR": str(data_dir), "CARBONPUHUI_DATABASE_URL": "", "CARBONPUHUI_REDIS_URL": ""}
+    result = CliRunner().invoke(main, list(command), env={**base, **env})
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().startswith("Error:")
+    assert "Traceback" not in result.output
+
+
+def test_serve_refuses_a_port_out_of_range(run):
+    result = run("serve", "--port", "99999")
+    assert result.exit_code == 2
+    assert "65535" in result.output

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
@@ -21,6 +21,8 @@ from carbonpuhui.errors import ConflictError, FieldError, UnprocessableError, lo
 from carbonpuhui.factors.models import FactorVersion
 from carbonpuhui.factors.schemas import FactorBody, FactorCreate, ImportResult
 from carbonpuhui.factors.service import (
+    RESERVED_IDS,
+    RESERVED_MESSAGE,
     SUPPLEMENTS_MESSAGE,
     FactorService,
     body_of,
@@ -80,9 +82,14 @@ def parse_csv(text: str) -> Iterator[ParsedRow]:
     # strict: an unterminated quote or a stray quote is an error, not a silently merged row.
     reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     try:
-        header = set(reader.fieldnames or [])
+        names = list(reader.fieldnames or [])
     except csv.Error as exc:
         yield ParsedRow(1, None, N_("The CSV is malformed: {error}."), {"error": str(exc)})
+        return
+    header = set(names)
+    if len(header) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        yield ParsedRow(1, None, N_("Columns named twice: {columns}."), {"columns": ", ".join(twice)})
         return
     missing = _REQUIRED_COLUMNS - header
     if missing:
@@ -119,8 +126,8 @@ def parse_json(data: bytes) -> Iterator[ParsedRow]:
     try:
         # Numbers stay exact decimals (a factor value must never pass through float).
         items = _EXACT_JSON.decode(data)
-    except msgspec.DecodeError as exc:
-        yield ParsedRow(1, None, str(exc))
+    except (msgspec.DecodeError, RecursionError, InvalidOperation, ValueError) as exc:
+        yield ParsedRow(1, None, N_("The JSON cannot be read: {error}."), {"error": str(exc) or type(exc).__name__})
         return
     if not isinstance(items, list):
         yield ParsedRow(1, None, N_("Expected a JSON array of factor bodies."), {})
@@ -163,6 +170,8 @@ async def import_factors(service: FactorService, rows: list[ParsedRow], actor: P
         assert row.factor is not None
         body = body_of(row.factor)
         problems = body_problems(body)
+        if row.factor.id in RESERVED_IDS:
+            problems.append(FieldError(field="id", message=RESERVED_MESSAGE))
         # Later versions of an id keep what the first one (in the database or the file) is.
         reference = identity.setdefault(row.factor.id, body)
         if reference is not body:
@@ -197,8 +206,11 @@ async def import_factors(service: FactorService, rows: list[ParsedRow], actor: P
         body = body_of(factor)
         existing = by_content.get((factor.id, content_hash(body)))
         if existing is not None:
-            if publish and existing.status == "draft":
-                existing.status, existing.published_at, existing.published_by = "published", utcnow(), actor.sub
+            # Publish through the same conditional UPDATE as the publish route: if another process
+            # published it meanwhile, it is simply unchanged, and its publisher stays on record.
+            if publish and existing.status == "draft" and await service.repo.transition(
+                    existing.factor_id, existing.version, from_status="draft", status="published",
+                    published_at=utcnow(), published_by=actor.sub):
                 published += 1
             else:
                 unchanged += 1

@@ -100,7 +100,7 @@ class FactorOut(Struct, kw_only=True):
     names: Names
     category: str
     unit: str
-    kgco2e_per_unit: Decimal
+    kgco2e_per_unit: Annotated[str, Meta(description="Exact decimal, plain digits")]
     gwp_basis: str
     region: str
     tier: Tier

@@ -64,6 +64,21 @@ def region_chain(code: str) -> list[str]:
     return chain
 
 
+def _fits(value: Decimal) -> bool:
+    # Stored written out in full in a 64-character column: 1E+999999 would be a million digits.
+    return value.adjusted() < _MAX_DIGITS and value.as_tuple().exponent >= -_MAX_DIGITS  # type: ignore[operator]
+
+
+def plain(value: Decimal) -> str:
+    """A decimal as plain digits ("0.0000001", "500"), never in exponent form."""
+    return format(value, "f")
+
+
+# Words that are routes under /v1/factors/, so they can never be factor ids.
+RESERVED_IDS = frozenset({"resolve", "import"})
+RESERVED_MESSAGE = N_("This id is reserved; choose another.")
+
+
 def body_problems(body: FactorBody) -> list[FieldError]:
     """Cross-field rules a schema cannot express. Messages are message ids (translated later)."""
     problems: list[FieldError] = []
@@ -75,9 +90,13 @@ def body_problems(body: FactorBody) -> list[FieldError]:
     if not value.is_finite():
         bad("kgco2e_per_unit", N_("Must be a finite number."))
         return problems
-    # Stored written out in full in a 64-character column: 1E+999999 would be a million digits.
-    if value.adjusted() >= _MAX_DIGITS or value.as_tuple().exponent < -_MAX_DIGITS:
+    if not _fits(value):
         bad("kgco2e_per_unit", N_("Use at most 30 digits before and 30 after the decimal point."))
+        return problems
+    parameters = [getattr(body.uncertainty, name) for name in ("sd", "min", "mode", "max")
+                  if isinstance(getattr(body.uncertainty, name, None), Decimal)]
+    if not all(p.is_finite() and _fits(p) for p in parameters):
+        bad("uncertainty", N_("Use at most 30 digits before and 30 after the decimal point."))
         return problems
     # PostgreSQL text cannot hold U+0000 (the patterned fields exclude it already).
     free_text = {"names": (body.names.zh_hans, body.names.zh_hant, body.names.en), "source": (body.source,),
@@ -87,7 +106,7 @@ def body_problems(body: FactorBody) -> list[FieldError]:
             bad(field, N_("Must not contain the NUL character."))
     if not region_known(body.region):
         bad("region", N_("Unknown ISO 3166 region code."))
-    elif body.tier == "national" and "-" in body.region:
+    elif body.tier == "national" and ("-" in body.region or body.region == GLOBAL_REGION):
         bad("region", N_("A national factor needs a country code, not a subdivision."))
     elif body.tier == "provincial" and "-" not in body.region:
         bad("region", N_("A provincial factor needs a subdivision code such as CN-SD."))
@@ -148,7 +167,7 @@ def to_out(row: FactorVersion) -> FactorOut:
     return FactorOut(
         id=row.factor_id, version=row.version, status=row.status,  # type: ignore[arg-type]
         names=msgspec.convert(row.names, Names),
-        category=row.category, unit=row.unit, kgco2e_per_unit=row.kgco2e_per_unit,
+        category=row.category, unit=row.unit, kgco2e_per_unit=plain(row.kgco2e_per_unit),
         gwp_basis=row.gwp_basis, region=row.region, tier=row.tier,  # type: ignore[arg-type]
         owner_org=row.owner_org, valid_from=row.valid_from, valid_to=row.valid_to, source=row.source,
         uncertainty=msgspec.convert(row.uncertainty, Uncertainty),  # type: ignore[arg-type]
@@ -163,7 +182,7 @@ def new_version_row(factor_id: str, version: int, body: FactorBody, actor: str, 
     return FactorVersion(
         factor_id=factor_id, version=version, status=status,
         names=msgspec.to_builtins(body.names),
-        category=body.category, unit=body.unit, kgco2e_per_unit=Decimal(body.kgco2e_per_unit),
+        category=body.category, unit=body.unit, kgco2e_per_unit=Decimal(plain(body.kgco2e_per_unit)),
         gwp_basis=body.gwp_basis, region=body.region, tier=body.tier, owner_org=body.owner_org,
         valid_from=body.valid_from, valid_to=body.valid_to, source=body.source,
         uncertainty=msgspec.to_builtins(body.uncertainty),
@@ -209,6 +228,9 @@ class FactorService:
         return row
 
     async def create(self, data: FactorCreate, actor: Principal) -> FactorVersion:
+        if data.id in RESERVED_IDS:
+            raise UnprocessableError(N_("Some fields are invalid."), errors=[
+                FieldError(field="id", message=RESERVED_MESSAGE)])
         body = body_of(data)
         await self._check(body)
         if await self.repo.max_version(data.id):
@@ -309,8 +331,15 @@ class FactorService:
                                     locale, tier=tier, category=category, unit=unit, region=region, date=day.isoformat())
                     passed.append(PassedOver(tier=tier, code="no_match", why=why))
                 continue
-            chosen = min(candidates, key=lambda r: (chain.index(r.region), -r.valid_from.toordinal(),
-                                                    -r.version, r.factor_id))
+            # Of one factor, the newest version valid that day supersedes older ones (a correction
+            # wins over what it corrects); across factors, the most specific region, then the
+            # newest validity.
+            newest: dict[str, FactorVersion] = {}
+            for r in candidates:
+                if r.factor_id not in newest or r.version > newest[r.factor_id].version:
+                    newest[r.factor_id] = r
+            chosen = min(newest.values(), key=lambda r: (chain.index(r.region), -r.valid_from.toordinal(),
+                                                         r.factor_id))
         if chosen is None:
             raise NotFoundError(
                 N_("No published factor for {category} in {unit} covers {region} on {date}."),
