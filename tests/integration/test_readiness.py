@@ -22,7 +22,7 @@ def test_ready_on_the_run_database_without_redis(tmp_path, migrated_database_url
     live, ready = _ready(make_settings(tmp_path, database_url=migrated_database_url, redis_url=None))
     assert live.status_code == 200
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "checks": {"database": "ok"}}
+    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "schema": "ok"}}
 
 
 def test_database_down_is_503(tmp_path):
@@ -64,4 +64,19 @@ def test_ready_with_postgres_and_redis(tmp_path, postgres_databases, redis_url):
     upgrade(url)
     live, ready = _ready(make_settings(tmp_path, database_url=url, redis_url=redis_url))
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "schema": "ok", "redis": "ok"}}
+
+
+def test_a_database_behind_the_code_is_not_ready(tmp_path):
+    """Mid rolling deploy: new code, old schema. The process must say so, not serve errors."""
+    from carbonpuhui.db.migrate import downgrade, head_revision, upgrade
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'behind.sqlite3'}"
+    upgrade(url)
+    live, ready = _ready(make_settings(tmp_path, database_url=url, redis_url=None))
+    assert ready.status_code == 200
+    downgrade(url, "base")
+    live, ready = _ready(make_settings(tmp_path, database_url=url, redis_url=None))
+    assert live.status_code == 200
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["schema"] == f"behind: at nothing, code needs {head_revision()}"

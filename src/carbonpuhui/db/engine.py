@@ -80,5 +80,12 @@ class Database:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
+    async def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at (None: never migrated)."""
+        from carbonpuhui.db.migrate import current_revision
+
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(current_revision)
+
     async def dispose(self) -> None:
         await self.engine.dispose()

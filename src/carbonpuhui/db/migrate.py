@@ -8,6 +8,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
 
 from carbonpuhui.db.engine import normalise_url
 
@@ -43,6 +46,15 @@ def upgrade(url: str, revision: str = "head") -> None:
     thread.join()
     if errors:
         raise errors[0]
+
+
+def head_revision() -> str | None:
+    """The newest migration this code ships (what a ready database must be at)."""
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+def current_revision(sync_connection: Connection) -> str | None:
+    return MigrationContext.configure(sync_connection).get_current_revision()
 
 
 def downgrade(url: str, revision: str = "base") -> None:
