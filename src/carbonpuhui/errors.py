@@ -20,6 +20,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from carbonpuhui.i18n import N_, negotiate, translate
+from carbonpuhui.request_id import request_id_of
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("carbonpuhui.errors")
@@ -178,7 +179,9 @@ def problem_response(
         content,
         status_code=status,
         media_type=PROBLEM_MEDIA_TYPE,
-        headers={"Content-Language": locale, **(headers or {})},
+        # Errors raised outside the request-id middleware's reach (router 404/405, rate limit)
+        # still name the request.
+        headers={"Content-Language": locale, "X-Request-ID": request_id_of(request.scope), **(headers or {})},
     )
 
 
@@ -254,9 +257,8 @@ def _validation_errors(exc: ValidationException, locale: str) -> list[FieldError
             continue
         text, path = localise_field_message(raw, locale)
         key = item.get("key")
-        source = item.get("source")
         # The body arrives as the handler's "data" argument: name its fields, not "data".
-        base = None if source == "body" or key == "data" else (str(key) if key else None)
+        base = None if key in (None, "", "data") else str(key)
         out.append(FieldError(field=path or base, message=text))
     if not out and exc.detail:
         text, path = localise_field_message(str(exc.detail), locale)
@@ -295,12 +297,12 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     # The traceback as text: structured log renderers cannot serialise exc_info tuples.
-    request_id = request.scope.get("state", {}).get("request_id")
+    request_id = request_id_of(request.scope)
     log.error("unhandled error on %s %s (request %s): %s", request.method, request.url.path, request_id,
               "".join(traceback.format_exception(exc)))
     # The id lets a user's report find this traceback in the logs.
     return problem_response(request, HTTP_500_INTERNAL_SERVER_ERROR,
-                            extra={"request_id": request_id} if request_id else None)
+                            extra={"request_id": request_id})
 
 
 def handle_dependency_down(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:

@@ -14,11 +14,13 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = "x-request-id"
-_ACCEPTABLE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")  # anything else could forge or flood log lines
+_ACCEPTABLE = re.compile(r"[A-Za-z0-9._-]{8,64}")  # anything else could forge or flood log lines
 
 
-def request_id_of(scope: Scope) -> str | None:
-    return scope.get("state", {}).get("request_id")
+def request_id_of(scope: Scope) -> str:
+    """The request's id; errors raised before the middleware ran (no such route) get a fresh one."""
+    state = scope.setdefault("state", {})
+    return state.setdefault("request_id", uuid.uuid4().hex)
 
 
 class RequestIdMiddleware(ASGIMiddleware):
@@ -26,7 +28,7 @@ class RequestIdMiddleware(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         sent = dict(scope["headers"]).get(HEADER.encode(), b"").decode("latin-1")
-        request_id = sent if _ACCEPTABLE.match(sent) else uuid.uuid4().hex
+        request_id = sent if _ACCEPTABLE.fullmatch(sent) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:

@@ -172,3 +172,43 @@ async def test_an_import_never_republishes_what_another_process_published(postgr
         await importer.dispose()
     assert (result.created, result.unchanged, result.published) == (0, 1, 0)
     assert row is not None and row.published_by == "http-admin"
+
+
+def test_a_supplement_cannot_be_published_before_its_national_factor(client, auth):
+    admin = auth("admin")
+    rows = [{**BASE, "id": "nat-x", "tier": "national", "region": "CN"},
+            {**BASE, "id": "prov-y", "tier": "provincial", "region": "CN-SD", "supplements": "nat-x"}]
+    drafts = client.post("/v1/factors/import", json=rows, headers=admin)
+    assert drafts.json()["created"] == 2
+    early = client.post("/v1/factors/prov-y/versions/1/publish", headers=admin)
+    assert early.status_code == 409
+    assert early.json()["reason"] == "supplements_unpublished"
+    assert client.get("/v1/factors/prov-y").status_code == 404
+    assert client.post("/v1/factors/nat-x/versions/1/publish", headers=admin).status_code == 200
+    assert client.post("/v1/factors/prov-y/versions/1/publish", headers=admin).status_code == 200
+
+
+@pytest.mark.parametrize("field", ["id", "category", "unit", "region"])
+def test_a_trailing_newline_is_not_a_look_alike_value(client, auth, field):
+    body = {**BASE, "id": "nl", "tier": "national", "region": "CN"}
+    body[field] = body[field] + "\n"
+    response = client.post("/v1/factors", json=body, headers=auth("admin"))
+    assert response.status_code == 422
+    assert field in {e["field"] for e in response.json()["errors"]}
+
+
+def test_an_overlong_id_is_refused_not_truncated(client, auth):
+    body = {**BASE, "id": "a" * 101, "tier": "national", "region": "CN"}
+    assert client.post("/v1/factors", json=body, headers=auth("admin")).status_code == 422
+
+
+def test_text_search_matches_the_version_shown(client, auth):
+    admin = auth("admin")
+    national = {**BASE, "tier": "national", "region": "CN"}
+    assert client.post("/v1/factors", json={**national, "id": "s", "source": "OLDSOURCE"}, headers=admin).status_code == 201
+    assert client.post("/v1/factors/s/versions/1/publish", headers=admin).status_code == 200
+    assert client.post("/v1/factors/s/versions", json={**national, "source": "NEW", "kgco2e_per_unit": "0.6"},
+                       headers=admin).status_code == 201
+    assert client.post("/v1/factors/s/versions/2/publish", headers=admin).status_code == 200
+    assert client.get("/v1/factors?q=oldsource").json()["items"] == []
+    assert [f["version"] for f in client.get("/v1/factors?q=new").json()["items"]] == [2]

@@ -35,7 +35,7 @@ def create_engine(url: str) -> AsyncEngine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
-            url, json_serializer=_json_dumps, connect_args={"timeout": 30},
+            url, json_serializer=_json_dumps, connect_args={"timeout": 30}, hide_parameters=True,
         )
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -48,7 +48,8 @@ def create_engine(url: str) -> AsyncEngine:
 
         return engine
     return create_async_engine(
-        url, json_serializer=_json_dumps, pool_pre_ping=True, pool_size=10, max_overflow=10,
+        # hide_parameters: SQL errors must not copy request data (names, sources, values) into logs.
+        url, json_serializer=_json_dumps, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True,
         connect_args={"timeout": 5, "command_timeout": 30},
     )
 

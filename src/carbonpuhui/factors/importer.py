@@ -158,6 +158,8 @@ async def import_factors(service: FactorService, rows: list[ParsedRow], actor: P
     # One read of every existing version of the file's ids, instead of queries per row.
     existing_rows = await service.repo.versions_of_many([r.factor.id for r in rows if r.factor])
     identity: dict[str, FactorVersion | FactorBody] = {r.factor_id: r for r in existing_rows}
+    # A national factor in the same file counts: they become drafts together, or are published together
+    # (and publishing a draft later checks the national factor is published first).
     national_in_file = {r.factor.id for r in rows if r.factor and r.factor.tier == "national"}
     for row in rows:
         if row.error is not None:

@@ -71,8 +71,6 @@ class FactorRepository:
     ) -> Sequence[FactorVersion]:
         """The newest published version of each factor matching the filters, ordered by id."""
         conditions = [FactorVersion.status == "published"]
-        if q:
-            conditions.append(FactorVersion.search_text.contains(q.lower(), autoescape=True))
         if category:
             conditions.append(or_(FactorVersion.category == category,
                                   FactorVersion.category.startswith(category + ".", autoescape=True)))
@@ -98,6 +96,9 @@ class FactorRepository:
                                FactorVersion.version == newest.c.version))
             .order_by(FactorVersion.factor_id).limit(limit)
         )
+        if q:
+            # Text matches what is shown (the chosen version), not what an older version said.
+            stmt = stmt.where(FactorVersion.search_text.contains(q.lower(), autoescape=True))
         return (await self.session.scalars(stmt)).all()
 
     async def resolution_candidates(self, *, category: str, unit: str, day: date,

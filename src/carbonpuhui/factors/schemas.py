@@ -9,12 +9,14 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-FACTOR_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
-CATEGORY_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
-UNIT_PATTERN = r"^[A-Za-z0-9_./²³·-]+$"
-REGION_PATTERN = r"^([A-Z]{2}(-[A-Z0-9]{1,3})?|GLO)$"
+# "(?!\n)$": in Python a bare "$" also matches before a final newline, which would let "kWh\n"
+# through as a look-alike unit (and overflow columns); ECMA regexes read these the same way.
+FACTOR_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}(?!\n)$"
+CATEGORY_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)*(?!\n)$"
+UNIT_PATTERN = r"^[A-Za-z0-9_./²³·-]+(?!\n)$"
+REGION_PATTERN = r"^([A-Z]{2}(-[A-Z0-9]{1,3})?|GLO)(?!\n)$"
 
-FactorId = Annotated[str, Meta(pattern=FACTOR_ID_PATTERN, description="Stable slug id")]
+FactorId = Annotated[str, Meta(pattern=FACTOR_ID_PATTERN, max_length=100, description="Stable slug id")]
 Category = Annotated[str, Meta(pattern=CATEGORY_PATTERN, max_length=100)]
 Unit = Annotated[str, Meta(min_length=1, max_length=32, pattern=UNIT_PATTERN)]
 Region = Annotated[str, Meta(pattern=REGION_PATTERN, description="ISO 3166-1 alpha-2, ISO 3166-2, or GLO")]

@@ -255,6 +255,10 @@ class FactorService:
         return row
 
     async def publish(self, factor_id: str, version: int, actor: Principal) -> FactorVersion:
+        row = await self._get(factor_id, version)
+        if row.status == "draft" and row.supplements and not await self.repo.published_national_ids([row.supplements]):
+            raise ConflictError(N_("Publish the national factor {national} first: this factor supplements it."),
+                                reason="supplements_unpublished", national=row.supplements)
         return await self._transition(factor_id, version, "draft", "published", N_(
             "Factor {id} version {version} is {status}; only drafts can be published."), "not_a_draft",
             published_at=utcnow(), published_by=actor.sub)
