@@ -16,7 +16,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from redis.exceptions import RedisError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from carbonpuhui.i18n import N_, negotiate, translate
@@ -312,7 +312,31 @@ def handle_dependency_down(request: Request[Any, Any, Any], exc: Exception) -> R
     return problem_response(request, 503, reason="dependency_unavailable", headers={"Retry-After": "5"})
 
 
+# PostgreSQL's "try again" codes: deadlock detected, serialization failure.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None)
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if code:
+            return str(code)
+    return None
+
+
+def handle_database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Problem]:
+    """Two transactions collided (a deadlock, a serialization failure): the loser is rolled back
+    whole, so the client may simply retry. Anything else from the database is our bug."""
+    if sqlstate(exc) in RETRYABLE_SQLSTATES:
+        log.warning("transaction collided on %s %s: %s", request.method, request.url.path, sqlstate(exc))
+        return problem_response(request, 409, N_("Another change collided with this one; try again."),
+                                reason="concurrent_update", headers={"Retry-After": "1"})
+    return handle_unexpected(request, exc)
+
+
 exception_handlers: dict[type[Exception], Any] = {
+    DBAPIError: handle_database_error,
     ProblemError: handle_problem_error,
     HTTPException: handle_http_exception,
     OperationalError: handle_dependency_down,

@@ -146,3 +146,26 @@ def test_values_are_shown_as_plain_digits_everywhere(client, auth, sent, shown):
     assert created.status_code == 201
     assert created.json()["kgco2e_per_unit"] == shown
     assert client.get("/v1/factors/p/versions/1", headers=admin).json()["kgco2e_per_unit"] == shown
+
+
+class _PgError(Exception):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.sqlstate = code
+
+
+@pytest.mark.parametrize(("code", "status", "reason"), [("40P01", 409, "concurrent_update"),
+                                                        ("40001", 409, "concurrent_update"),
+                                                        ("22012", 500, None)])
+def test_colliding_transactions_are_409_retry_and_other_database_errors_500(client, monkeypatch, code, status, reason):
+    from sqlalchemy.exc import DBAPIError
+
+    async def collide(self, factor_id, viewer):  # type: ignore[no-untyped-def]
+        raise DBAPIError("UPDATE ...", {}, _PgError(code))
+
+    monkeypatch.setattr(FactorService, "get_latest", collide)
+    response = client.get("/v1/factors/x")
+    assert response.status_code == status
+    assert response.json().get("reason") == reason
+    if status == 409:
+        assert response.headers["retry-after"] == "1"

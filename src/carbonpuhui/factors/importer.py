@@ -14,10 +14,17 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from carbonpuhui.auth import Principal
-from carbonpuhui.errors import ConflictError, FieldError, UnprocessableError, localise_field_message
+from carbonpuhui.errors import (
+    RETRYABLE_SQLSTATES,
+    ConflictError,
+    FieldError,
+    UnprocessableError,
+    localise_field_message,
+    sqlstate,
+)
 from carbonpuhui.factors.models import FactorVersion
 from carbonpuhui.factors.schemas import FactorBody, FactorCreate, ImportResult
 from carbonpuhui.factors.service import (
@@ -202,7 +209,9 @@ async def import_factors(service: FactorService, rows: list[ParsedRow], actor: P
     next_version: dict[str, int] = {}
     for r in existing_rows:
         next_version[r.factor_id] = max(next_version.get(r.factor_id, 1), r.version + 1)
-    for done, row in enumerate(rows, start=1):
+    # Write in id order (stable, so one id's rows keep file order): two imports touching the same
+    # ids then lock them in the same order and cannot deadlock each other.
+    for done, row in enumerate(sorted(rows, key=lambda r: r.factor.id if r.factor else ""), start=1):
         factor = row.factor
         assert factor is not None
         body = body_of(factor)
@@ -226,7 +235,9 @@ async def import_factors(service: FactorService, rows: list[ParsedRow], actor: P
             progress(done, len(rows))
     try:
         await service.session.flush()
-    except IntegrityError:
+    except DBAPIError as exc:
+        if not isinstance(exc, IntegrityError) and sqlstate(exc) not in RETRYABLE_SQLSTATES:
+            raise
         # Another process wrote versions of these ids meanwhile; the caller's transaction rolls back.
         raise ConflictError(N_("The factors changed while the file was being imported; import it again."),
                             reason="concurrent_import") from None
