@@ -244,3 +244,15 @@ def test_media_type_and_access(client, auth):
     assert post(client, auth("merchant", org="acme"), data, "text/csv").status_code == 403
     assert published_count(client, auth("admin")) == 0
     assert stored_versions(client, auth("admin"), "imp-a") == []
+
+
+def test_a_file_over_the_row_limit_is_refused_at_line_1(client, auth, monkeypatch):
+    from carbonpuhui.factors import importer
+
+    monkeypatch.setattr(importer, "MAX_ROWS", 3)
+    rows = [{**GOOD[0], "id": f"cap-{i}"} for i in range(4)]
+    for body, media_type in ((to_csv(rows), "text/csv"), (json.dumps(rows).encode(), "application/json")):
+        response = post(client, auth("admin"), body, media_type)
+        assert response.status_code == 422
+        assert [e["line"] for e in response.json()["errors"]] == [1]
+    assert post(client, auth("admin"), to_csv(rows[:3]), "text/csv").json()["created"] == 3

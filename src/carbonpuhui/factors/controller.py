@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -121,7 +122,7 @@ class FactorController(Controller):
         media_type = request.headers.get("content-type", "")
         if media_type.split(";")[0].strip().lower() not in ("text/csv", "application/csv", "application/json"):
             raise UnsupportedMediaTypeError(N_("Send text/csv or application/json."), reason="unsupported_media_type")
-        rows = parse(await request.body(), media_type)
+        rows = await asyncio.to_thread(parse, await request.body(), media_type)  # CPU-bound
         return await import_factors(FactorService(db_session), rows, principal, publish=publish,
                                     locale=request_locale(request))
 
