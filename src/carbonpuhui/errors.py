@@ -289,6 +289,10 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
         errors = _validation_errors(exc, locale) if isinstance(exc, ValidationException) else None
         # A body or parameter that fails validation is unprocessable content, not a bad request.
         return problem_response(request, 422, N_("Some fields are invalid."), errors=errors, headers=headers)
+    if status == 500 and "disconnected" in str(exc.detail):
+        # The client went away mid-body: nothing of ours failed, and nobody reads the answer.
+        log.info("client disconnected during %s %s", request.method, request.url.path)
+        return problem_response(request, 400, N_("The request is malformed."), reason="client_disconnected")
     if status >= 500:
         log.error("http error %s on %s: %s", status, request.url.path, exc.detail)
     detail = _GENERIC_DETAIL.get(status)

@@ -69,3 +69,11 @@ def test_drafts_and_enterprise_factors_are_never_shared_cache_entries(client, au
     assert "Authorization" in mine.headers["vary"]
     # And a stranger's If-None-Match learns nothing: the row is simply not found for them.
     assert client.get("/v1/factors/own", headers={"If-None-Match": mine.headers["etag"]}).status_code == 404
+
+
+@pytest.mark.parametrize("alias", ["01", "1_0", "+1", "%D9%A1", "%201", "1.0", "0"])
+def test_a_version_has_one_address(client, published, alias):
+    assert client.get("/v1/factors/g/versions/1").status_code == 200
+    response = client.get(f"/v1/factors/g/versions/{alias}")
+    assert response.status_code in (404, 422)
+    assert client.post(f"/v1/factors/g/versions/{alias}/retire", headers=published).status_code in (404, 422)

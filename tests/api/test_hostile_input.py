@@ -169,3 +169,23 @@ def test_colliding_transactions_are_409_retry_and_other_database_errors_500(clie
     assert response.json().get("reason") == reason
     if status == 409:
         assert response.headers["retry-after"] == "1"
+
+
+async def test_a_client_that_disconnects_mid_body_is_not_a_server_error(app, token):
+    sent: list[dict] = []
+    messages = [{"type": "http.request", "body": b'{"id":', "more_body": True}, {"type": "http.disconnect"}]
+
+    async def receive():  # type: ignore[no-untyped-def]
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):  # type: ignore[no-untyped-def]
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/v1/factors", "raw_path": b"/v1/factors", "query_string": b"", "root_path": "",
+             "headers": [(b"content-type", b"application/json"), (b"content-length", b"100"),
+                         (b"authorization", f"Bearer {token('admin')}".encode())],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    await app(scope, receive, send)
+    statuses = [m["status"] for m in sent if m["type"] == "http.response.start"]
+    assert statuses == [400]

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Reference, RequestBody, Schema
-from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from carbonpuhui.auth import access
@@ -37,6 +37,9 @@ from carbonpuhui.i18n import N_
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="Page size")]
 # Parameters carry their constraints on Litestar's markers: msgspec ``Meta`` inside them is not enforced.
 FactorIdPath = Annotated[str, PathParameter(pattern=FACTOR_ID_PATTERN, max_length=100)]
+# Versions in their one canonical spelling: Python's int() would also take "01", "1_0", "+1" or
+# Arabic-Indic digits, and make several public, cacheable addresses for one version.
+VersionPath = Annotated[str, PathParameter(pattern=r"^[1-9][0-9]{0,9}(?!\n)$", description="1, 2, 3, ...")]
 CategoryQuery = Annotated[str, QueryParameter(pattern=CATEGORY_PATTERN, max_length=100)]
 UnitQuery = Annotated[str, QueryParameter(pattern=UNIT_PATTERN, min_length=1, max_length=32)]
 RegionQuery = Annotated[str, QueryParameter(pattern=REGION_PATTERN, description="ISO 3166 code or GLO")]
@@ -152,23 +155,23 @@ class FactorController(Controller):
                           principal: CurrentPrincipal) -> FactorOut:
         return to_out(await FactorService(db_session).add_version(factor_id, data, principal))
 
-    @get("/{factor_id:str}/versions/{version:int}", **access(public=True, errors=(404, 422), responses=NOT_MODIFIED),
+    @get("/{factor_id:str}/versions/{version:str}", **access(public=True, errors=(404, 422), responses=NOT_MODIFIED),
          summary="One version (drafts: admins only)", description=FactorOutDoc)
-    async def version(self, request: Request[Any, Any, Any], factor_id: FactorIdPath, version: FromPath[int],
+    async def version(self, request: Request[Any, Any, Any], factor_id: FactorIdPath, version: VersionPath,
                       db_session: DbSession, principal: MaybePrincipal) -> Response[FactorOut]:
-        row = await FactorService(db_session).get_version(factor_id, version, principal)
+        row = await FactorService(db_session).get_version(factor_id, int(version), principal)
         # A published version's content never changes; only a retirement can, so keep it minutes, not hours.
         shared = row.status != "draft" and row.tier != "enterprise"
         return cached_response(request, to_out(row), max_age=300, shared=shared)
 
-    @post("/{factor_id:str}/versions/{version:int}/publish", **access(roles=("admin",), errors=(404, 409, 422)),
+    @post("/{factor_id:str}/versions/{version:str}/publish", **access(roles=("admin",), errors=(404, 409, 422)),
           status_code=HTTP_200_OK, summary="Publish a draft; published versions never change")
-    async def publish(self, factor_id: FactorIdPath, version: FromPath[int], db_session: DbSession,
+    async def publish(self, factor_id: FactorIdPath, version: VersionPath, db_session: DbSession,
                       principal: CurrentPrincipal) -> FactorOut:
-        return to_out(await FactorService(db_session).publish(factor_id, version, principal))
+        return to_out(await FactorService(db_session).publish(factor_id, int(version), principal))
 
-    @post("/{factor_id:str}/versions/{version:int}/retire", **access(roles=("admin",), errors=(404, 409, 422)),
+    @post("/{factor_id:str}/versions/{version:str}/retire", **access(roles=("admin",), errors=(404, 409, 422)),
           status_code=HTTP_200_OK, summary="Retire a published version (it stays readable)")
-    async def retire(self, factor_id: FactorIdPath, version: FromPath[int], db_session: DbSession,
+    async def retire(self, factor_id: FactorIdPath, version: VersionPath, db_session: DbSession,
                      principal: CurrentPrincipal) -> FactorOut:
-        return to_out(await FactorService(db_session).retire(factor_id, version, principal))
+        return to_out(await FactorService(db_session).retire(factor_id, int(version), principal))
