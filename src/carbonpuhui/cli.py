@@ -87,6 +87,8 @@ def serve(demo: bool, host: str, port: int, workers: int, tls_cert: str | None, 
                 # X-Forwarded-For, but only when the hop that sent it is trusted.
                 proxy_headers=settings.trusted_proxies is not None,
                 forwarded_allow_ips=settings.trusted_proxies or "",
+                # Bounded per worker: past this, new connections get 503 instead of queueing forever.
+                limit_concurrency=1000, timeout_keep_alive=5, backlog=2048,
                 access_log=False)  # the app logs each request as structured JSON
 
 
