@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from carbonpuhui.factors.models import FactorVersion
 
@@ -101,13 +103,33 @@ class FactorRepository:
             stmt = stmt.where(FactorVersion.search_text.contains(q.lower(), autoescape=True))
         return (await self.session.scalars(stmt)).all()
 
-    async def resolution_candidates(self, *, category: str, unit: str, day: date,
-                                    regions: Sequence[str], org: str | None) -> Sequence[FactorVersion]:
-        tier_ok = FactorVersion.tier != "enterprise"
-        if org:
-            tier_ok = or_(tier_ok, FactorVersion.owner_org == org)
-        stmt = select(FactorVersion).where(
-            FactorVersion.status == "published", FactorVersion.category == category,
-            FactorVersion.unit == unit, FactorVersion.region.in_(list(regions)), _valid_on(day), tier_ok,
-        )
-        return (await self.session.scalars(stmt)).all()
+    def _tier_candidates(self, *, tier: str, category: str, unit: str, day: date,
+                         regions: Sequence[str], org: str | None) -> list[Any]:
+        conditions = [FactorVersion.status == "published", FactorVersion.tier == tier,
+                      FactorVersion.category == category, FactorVersion.unit == unit,
+                      FactorVersion.region.in_(list(regions)), _valid_on(day)]
+        if tier == "enterprise":
+            conditions.append(FactorVersion.owner_org == org)
+        return conditions
+
+    async def has_candidate(self, **where: Any) -> bool:
+        stmt = select(FactorVersion.factor_id).where(*self._tier_candidates(**where)).limit(1)
+        return (await self.session.scalar(stmt)) is not None
+
+    async def best_in_tier(self, **where: Any) -> FactorVersion | None:
+        """The tier's winner, chosen in the database (a category may hold many factors): of each
+        factor the newest version valid that day; then the most specific region, the newest
+        validity, the id."""
+        regions: Sequence[str] = where["regions"]
+        newer = aliased(FactorVersion)
+        newest_valid = (select(func.max(newer.version))
+                        .where(newer.factor_id == FactorVersion.factor_id, newer.status == "published",
+                               newer.valid_from <= where["day"],
+                               or_(newer.valid_to.is_(None), newer.valid_to >= where["day"]))
+                        .scalar_subquery())
+        specificity = case({region: rank for rank, region in enumerate(regions)}, value=FactorVersion.region)
+        stmt = (select(FactorVersion)
+                .where(*self._tier_candidates(**where), FactorVersion.version == newest_valid)
+                .order_by(specificity, FactorVersion.valid_from.desc(), FactorVersion.factor_id)
+                .limit(1))
+        return (await self.session.scalars(stmt)).first()

@@ -312,38 +312,26 @@ class FactorService:
             raise UnprocessableError(N_("Some fields are invalid."), errors=[
                 FieldError(field="region", message=translate(N_("Unknown ISO 3166 region code."), locale))])
         chain = region_chain(region) + [GLOBAL_REGION]
-        rows = await self.repo.resolution_candidates(category=category, unit=unit, day=day,
-                                                     regions=chain, org=org)
-        by_tier: dict[str, list[FactorVersion]] = {t: [] for t in TIER_ORDER}
-        for row in rows:
-            by_tier[row.tier].append(row)
         chosen: FactorVersion | None = None
         passed: list[PassedOver] = []
         for tier in TIER_ORDER:
-            candidates = by_tier[tier]
-            if chosen is not None:
-                if candidates:
+            where = {"tier": tier, "category": category, "unit": unit, "day": day, "regions": chain, "org": org}
+            if tier == "enterprise" and not org:
+                why = translate(N_("No organisation was given, so enterprise factors were not considered."), locale)
+                passed.append(PassedOver(tier=tier, code="no_organisation", why=why))
+            elif chosen is not None:
+                if await self.repo.has_candidate(**where):
                     passed.append(PassedOver(tier=tier, code="outranked", why=translate(
                         N_("Outranked by the {tier} factor {id}."), locale, tier=chosen.tier, id=chosen.factor_id)))
-                continue
-            if not candidates:
-                if tier == "enterprise" and not org:
-                    why = translate(N_("No organisation was given, so enterprise factors were not considered."), locale)
-                    passed.append(PassedOver(tier=tier, code="no_organisation", why=why))
-                else:
-                    why = translate(N_("No published {tier} factor for {category} in {unit} covers {region} on {date}."),
-                                    locale, tier=tier, category=category, unit=unit, region=region, date=day.isoformat())
-                    passed.append(PassedOver(tier=tier, code="no_match", why=why))
-                continue
             # Of one factor, the newest version valid that day supersedes older ones (a correction
             # wins over what it corrects); across factors, the most specific region, then the
             # newest validity.
-            newest: dict[str, FactorVersion] = {}
-            for r in candidates:
-                if r.factor_id not in newest or r.version > newest[r.factor_id].version:
-                    newest[r.factor_id] = r
-            chosen = min(newest.values(), key=lambda r: (chain.index(r.region), -r.valid_from.toordinal(),
-                                                         r.factor_id))
+            elif (best := await self.repo.best_in_tier(**where)) is not None:
+                chosen = best
+            else:
+                why = translate(N_("No published {tier} factor for {category} in {unit} covers {region} on {date}."),
+                                locale, tier=tier, category=category, unit=unit, region=region, date=day.isoformat())
+                passed.append(PassedOver(tier=tier, code="no_match", why=why))
         if chosen is None:
             raise NotFoundError(
                 N_("No published factor for {category} in {unit} covers {region} on {date}."),
