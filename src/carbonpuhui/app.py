@@ -27,7 +27,6 @@ from carbonpuhui.auth.access import (
     PUBLIC,
     BearerAuthMiddleware,
     Principal,
-    access,
     current_principal,
     reject_invalid_token,
 )
@@ -162,4 +161,4 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
 
 
-__all__ = ["access", "create_app"]
+__all__ = ["create_app"]

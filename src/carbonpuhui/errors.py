@@ -12,7 +12,7 @@ import traceback
 from typing import Any
 
 import msgspec
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from redis.exceptions import RedisError
@@ -354,6 +354,6 @@ exception_handlers: dict[type[Exception], Any] = {
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE", "BadRequestError", "ConflictError", "FieldError", "ForbiddenError",
-    "MediaType", "NotFoundError", "Problem", "ProblemError", "ServiceUnavailableError",
+    "NotFoundError", "Problem", "ProblemError", "ServiceUnavailableError",
     "UnauthorizedError", "UnprocessableError", "UnsupportedMediaTypeError", "exception_handlers", "problem_response",
 ]

@@ -341,4 +341,4 @@ class FactorService:
         return Resolution(factor=to_out(chosen), tier=chosen.tier, passed_over=passed)  # type: ignore[arg-type]
 
 
-__all__ = ["FactorService", "Normal", "body_of", "body_problems", "content_hash", "to_out"]
+__all__ = ["FactorService", "body_of", "body_problems", "content_hash", "to_out"]
