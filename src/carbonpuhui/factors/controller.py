@@ -93,10 +93,9 @@ class FactorController(Controller):
         cursor: FromQuery[str | None] = None, limit: Limit = 50,
     ) -> FactorPage:
         after = _decode_cursor(cursor)
-        rows = await FactorService(db_session).repo.list_published(
-            q=q, category=category, region=region, tier=tier, valid_on=valid_on,
-            viewer_org=enterprise_of(principal),
-            is_admin=bool(principal and principal.has("admin")), after=after, limit=limit + 1,
+        rows = await FactorService(db_session).search(
+            principal, q=q, category=category, region=region, tier=tier, valid_on=valid_on, after=after,
+            limit=limit + 1,
         )
         more = len(rows) > limit
         rows = rows[:limit]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -287,6 +288,14 @@ class FactorService:
         if row.tier == "enterprise" and not is_admin:
             return enterprise_of(viewer) == row.owner_org
         return True
+
+    async def search(self, viewer: Principal | None, *, q: str | None, category: str | None, region: str | None,
+                     tier: str | None, valid_on: date | None, after: str | None, limit: int) -> Sequence[FactorVersion]:
+        """Published factors the viewer may see (the newest matching version of each), by id."""
+        return await self.repo.list_published(
+            q=q, category=category, region=region, tier=tier, valid_on=valid_on,
+            viewer_org=enterprise_of(viewer), is_admin=viewer is not None and viewer.has("admin"),
+            after=after, limit=limit)
 
     async def get_latest(self, factor_id: str, viewer: Principal | None) -> FactorVersion:
         row = await self.repo.latest_published(factor_id)
