@@ -194,26 +194,16 @@ def test_published_rows_are_immutable_in_the_orm(client, auth, settings):
     async def scenario() -> None:
         db = Database(settings.effective_database_url)
         try:
-            async with db.sessionmaker() as session:
-                row = await session.get(FactorVersion, ("t-grid", 1))
-                assert row is not None and row.status == "published"
-                row.kgco2e_per_unit = Decimal("0.9999")
-                with pytest.raises(ImmutableFactorError):
-                    await session.flush()
-                await session.rollback()
-            async with db.sessionmaker() as session:
-                row = await session.get(FactorVersion, ("t-grid", 1))
-                row.source = "rewritten"
-                with pytest.raises(ImmutableFactorError):
-                    await session.flush()
-                await session.rollback()
-            async with db.sessionmaker() as session:
-                # Going back to draft would reopen the row for edits: refused too.
-                row = await session.get(FactorVersion, ("t-grid", 1))
-                row.status = "draft"
-                with pytest.raises(ImmutableFactorError):
-                    await session.flush()
-                await session.rollback()
+            # Content edits, and going back to draft (which would reopen the row for edits): refused.
+            for attribute, value in (("kgco2e_per_unit", Decimal("0.9999")), ("source", "rewritten"),
+                                     ("status", "draft")):
+                async with db.sessionmaker() as session:
+                    row = await session.get(FactorVersion, ("t-grid", 1))
+                    assert row is not None and row.status == "published"
+                    setattr(row, attribute, value)
+                    with pytest.raises(ImmutableFactorError):
+                        await session.flush()
+                    await session.rollback()
             async with db.sessionmaker() as session:
                 row = await session.get(FactorVersion, ("t-grid", 1))
                 await session.delete(row)
