@@ -1,4 +1,4 @@
-"""Mobile API plugin. For now it serves ``/v1/me``: who the app's token says the caller is."""
+"""Mobile API plugin: ``/v1/me``, merchants' products and footprints, the public product view."""
 
 from __future__ import annotations
 
@@ -28,5 +28,7 @@ class MeController(Controller):
 
 class MobileAPIPlugin(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        app_config.route_handlers.append(MeController)
+        from mobile_api.products import MerchantProductController, PublicProductController
+
+        app_config.route_handlers.extend([MeController, MerchantProductController, PublicProductController])
         return app_config

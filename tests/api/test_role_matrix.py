@@ -19,6 +19,8 @@ from litestar.routes import HTTPRoute
 from carbonpuhui.auth.access import AUTHENTICATED, PUBLIC, ROLES
 
 ADMIN = frozenset({"admin"})
+MERCHANT = frozenset({"merchant"})
+INVENTORY_READERS = frozenset({"merchant", "verifier", "admin"})  # narrowed to owner / assigned body by the service
 
 EXPECTED: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/healthz"): PUBLIC,
@@ -36,10 +38,20 @@ EXPECTED: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/v1/factors/{factor_id}/versions/{version}"): PUBLIC,
     ("POST", "/v1/factors/{factor_id}/versions/{version}/publish"): ADMIN,
     ("POST", "/v1/factors/{factor_id}/versions/{version}/retire"): ADMIN,
+    ("POST", "/v1/merchant/products"): MERCHANT,
+    ("GET", "/v1/merchant/products"): MERCHANT,
+    ("GET", "/v1/merchant/products/{gtin}"): MERCHANT,
+    ("PUT", "/v1/merchant/products/{gtin}/inventory"): MERCHANT,
+    ("GET", "/v1/merchant/products/{gtin}/inventory"): INVENTORY_READERS,
+    ("GET", "/v1/merchant/products/{gtin}/footprint"): INVENTORY_READERS,
+    ("POST", "/v1/merchant/products/{gtin}/footprint/refresh"): MERCHANT,
+    ("POST", "/v1/merchant/products/{gtin}/verifiers"): MERCHANT,
+    ("DELETE", "/v1/merchant/products/{gtin}/verifiers/{body_org}"): MERCHANT,
+    ("GET", "/v1/products/{gtin}"): PUBLIC,
 }
 PROTECTED = sorted(key for key, rule in EXPECTED.items() if rule != PUBLIC)
 PUBLIC_ROUTES = sorted(key for key, rule in EXPECTED.items() if rule == PUBLIC)
-DUMMY_PARAMS = {"{factor_id}": "x", "{version}": "1"}
+DUMMY_PARAMS = {"{factor_id}": "x", "{version}": "1", "{gtin}": "06901234567892", "{body_org}": "cb"}
 
 
 def _is_schema(path: str) -> bool:

@@ -2,7 +2,8 @@
 
 from carbonpuhui.db.base import Base
 from carbonpuhui.factors.models import FactorVersion
+from carbonpuhui.footprints.models import InventoryLine, Product, ProductVerifier
 
 metadata = Base.metadata
 
-__all__ = ["FactorVersion", "metadata"]
+__all__ = ["FactorVersion", "InventoryLine", "Product", "ProductVerifier", "metadata"]
