@@ -38,6 +38,7 @@ from carbonpuhui.errors import FieldError, NotFoundError, UnprocessableError, ex
 from carbonpuhui.factors.plugin import FactorsPlugin
 from carbonpuhui.health import HealthController
 from carbonpuhui.i18n import N_
+from carbonpuhui.pact.plugin import PactPlugin
 from carbonpuhui.request_id import RequestIdMiddleware
 from carbonpuhui.requests import ExactDecimalRequest
 from carbonpuhui.settings import Settings, load_settings
@@ -146,7 +147,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
     )) if settings.log_json else None
     plugins: list[Any] = [] if logging_plugin is None else [logging_plugin]  # outermost: logs everything
-    plugins += [PlatformPlugin(settings), FactorsPlugin(), MobileAPIPlugin(), ProcurementPlugin()]
+    plugins += [PlatformPlugin(settings), FactorsPlugin(), PactPlugin(), MobileAPIPlugin(), ProcurementPlugin()]
     return Litestar(
         route_handlers=[],
         plugins=plugins,

@@ -1,4 +1,4 @@
-"""``carbonpuhui`` command line: serve, token, db upgrade, demo, factors import."""
+"""``carbonpuhui`` command line: serve, token, db upgrade, demo, clients, factors import."""
 
 from __future__ import annotations
 
@@ -56,7 +56,10 @@ def main() -> None:
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), default=None)
-def serve(demo: bool, host: str, port: int, workers: int, tls_cert: str | None, tls_key: str | None) -> None:
+@click.option("--tls-self-signed", is_flag=True,
+              help="Serve HTTPS with a fresh self-signed certificate (local testing); its path is printed.")
+def serve(demo: bool, host: str, port: int, workers: int, tls_cert: str | None, tls_key: str | None,
+          tls_self_signed: bool) -> None:
     """Run the HTTP server (migrating the embedded database first)."""
     import uvicorn
 
@@ -64,8 +67,16 @@ def serve(demo: bool, host: str, port: int, workers: int, tls_cert: str | None, 
 
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
+    if tls_self_signed and tls_cert:
+        raise click.UsageError("--tls-self-signed replaces --tls-cert/--tls-key")
     settings = _settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if tls_self_signed:
+        from carbonpuhui.tls import self_signed
+
+        cert, key = self_signed(settings.data_dir / "tls", [host, "localhost", "127.0.0.1", "::1"])
+        tls_cert, tls_key = str(cert), str(key)
+        click.echo(f"self-signed certificate: {cert}", err=True)
     if settings.embedded_database:
         _migrate(settings)
     if demo:
@@ -153,6 +164,80 @@ def demo() -> None:
     if settings.embedded_database:
         _migrate(settings)
     _load_demo(settings)
+
+
+@main.group()
+def clients() -> None:
+    """PACT machine clients (OAuth 2.0 client credentials) of organisations."""
+
+
+@clients.command("create")
+@click.option("--org", required=True, help="The organisation the client reads for.")
+@click.option("--callback-url", default=None, help="The client's own PACT API base URL (answers to its events).")
+@click.option("--callback-client-id", default=None, help="Credentials the platform uses at that API.")
+@click.option("--callback-client-secret", default=None)
+def clients_create(org: str, callback_url: str | None, callback_client_id: str | None,
+                   callback_client_secret: str | None) -> None:
+    """Register a client; prints {"client_id", "client_secret"} once (only a digest is kept)."""
+    import json
+
+    from carbonpuhui.db import Database
+    from carbonpuhui.pact.clients import create_client, validate_callback_url
+
+    settings = _settings()
+    try:
+        callback = validate_callback_url(callback_url, allow_http=settings.pact_allow_http)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if bool(callback_client_id) != bool(callback_client_secret):
+        raise click.UsageError("--callback-client-id and --callback-client-secret go together")
+    if settings.embedded_database:
+        _migrate(settings)
+
+    async def run() -> tuple[str, str]:
+        db = Database(settings.effective_database_url)
+        try:
+            async with db.transaction() as session:
+                row, secret = await create_client(
+                    session, org=org, actor=f"cli:{os.environ.get('USER', 'admin')}", callback_base_url=callback,
+                    callback_client_id=callback_client_id, callback_client_secret=callback_client_secret)
+                return row.client_id, secret
+        finally:
+            await db.dispose()
+
+    try:
+        client_id, secret = asyncio.run(run())
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(json.dumps({"client_id": client_id, "client_secret": secret}))
+
+
+@clients.command("revoke")
+@click.argument("client_id")
+def clients_revoke(client_id: str) -> None:
+    """Revoke a client: its tokens stop working at once."""
+    from datetime import UTC, datetime
+
+    from carbonpuhui.db import Database
+    from carbonpuhui.pact.models import PactClient
+
+    settings = _settings()
+
+    async def run() -> bool:
+        db = Database(settings.effective_database_url)
+        try:
+            async with db.transaction() as session:
+                row = await session.get(PactClient, client_id)
+                if row is None:
+                    return False
+                row.revoked_at = row.revoked_at or datetime.now(UTC)
+                return True
+        finally:
+            await db.dispose()
+
+    if not asyncio.run(run()):
+        raise click.ClickException(f"no client {client_id}")
+    click.echo(f"client {client_id} revoked", err=True)
 
 
 @main.group()

@@ -28,6 +28,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     max_body_bytes: int = 1_048_576
     log_json: bool = True
     trusted_proxies: str | None = None  # e.g. "10.0.0.1,10.0.0.2": honour their X-Forwarded-For
+    # PACT is HTTPS-only (its conformance cases refuse plain HTTP). Development may allow http, and
+    # outbound calls (supplier endpoints, event answers) to loopback/private addresses.
+    pact_allow_http: bool = False
+    pact_outbound_private: bool = False
+    pact_ca_bundle: str | None = None  # extra CA file for outbound PACT calls (a test CA, say)
 
     @property
     def effective_database_url(self) -> str:
@@ -61,14 +66,15 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
 
     values: dict[str, object] = {"data_dir": Path(get("data_dir") or _default_data_dir())}
     for name in ("database_url", "redis_url", "redis_namespace", "token_issuer", "token_audience",
-                 "jwks_url", "default_locale", "trusted_proxies"):
+                 "jwks_url", "default_locale", "trusted_proxies", "pact_ca_bundle"):
         if (value := get(name)) is not None:
             values[name] = value
     for name in ("public_rate_limit_per_minute", "max_body_bytes"):
         if (value := get(name)) is not None:
             values[name] = int(value)
-    if (value := get("log_json")) is not None:
-        values["log_json"] = _bool(value)
+    for name in ("log_json", "pact_allow_http", "pact_outbound_private"):
+        if (value := get(name)) is not None:
+            values[name] = _bool(value)
     values.update(overrides)
     if values.get("default_locale", "zh-Hans") not in LOCALES:
         raise ValueError(f"CARBONPUHUI_DEFAULT_LOCALE must be one of {', '.join(LOCALES)}")

@@ -16,7 +16,7 @@ from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 
-from carbonpuhui.auth.access import AUTHENTICATED, PUBLIC, ROLES
+from carbonpuhui.auth.access import AUTHENTICATED, PACT_CLIENT, PUBLIC, ROLES
 
 ADMIN = frozenset({"admin"})
 MERCHANT = frozenset({"merchant"})
@@ -48,10 +48,22 @@ EXPECTED: dict[tuple[str, str], str | frozenset[str]] = {
     ("POST", "/v1/merchant/products/{gtin}/verifiers"): MERCHANT,
     ("DELETE", "/v1/merchant/products/{gtin}/verifiers/{body_org}"): MERCHANT,
     ("GET", "/v1/products/{gtin}"): PUBLIC,
+    ("POST", "/v1/merchant/products/{gtin}/pact-footprints"): MERCHANT,
+    ("GET", "/v1/merchant/pact-footprints"): MERCHANT,
+    ("PUT", "/v1/merchant/pact-footprints/{footprint_id}/sharing"): MERCHANT,
+    ("POST", "/v1/merchant/pact-imports"): MERCHANT,
+    ("POST", "/auth/token"): PUBLIC,
+    ("GET", "/.well-known/openid-configuration"): PUBLIC,
+    # PACT routes take PACT client tokens only and answer in PACT's error format: their matrix is
+    # in tests/api/test_pact_api.py.
+    ("GET", "/2/footprints"): PACT_CLIENT,
+    ("GET", "/2/footprints/{footprint_id}"): PACT_CLIENT,
+    ("POST", "/2/events"): PACT_CLIENT,
 }
-PROTECTED = sorted(key for key, rule in EXPECTED.items() if rule != PUBLIC)
+PROTECTED = sorted(key for key, rule in EXPECTED.items() if rule not in (PUBLIC, PACT_CLIENT))
 PUBLIC_ROUTES = sorted(key for key, rule in EXPECTED.items() if rule == PUBLIC)
-DUMMY_PARAMS = {"{factor_id}": "x", "{version}": "1", "{gtin}": "06901234567892", "{body_org}": "cb"}
+DUMMY_PARAMS = {"{factor_id}": "x", "{version}": "1", "{gtin}": "06901234567892", "{body_org}": "cb",
+                "{footprint_id}": "00000000-0000-4000-8000-000000000000"}
 
 
 def _is_schema(path: str) -> bool:
@@ -78,7 +90,7 @@ def handlers(app: Litestar) -> Iterator[tuple[str, str, Any]]:
 
 
 def normalise(rule: object) -> str | frozenset[str]:
-    if rule in (PUBLIC, AUTHENTICATED):
+    if rule in (PUBLIC, AUTHENTICATED, PACT_CLIENT):
         return rule  # type: ignore[return-value]
     assert isinstance(rule, tuple) and rule, f"access must be public, authenticated or roles, not {rule!r}"
     assert set(rule) <= set(ROLES), f"unknown roles in {rule!r}"
@@ -132,7 +144,7 @@ def test_openapi_documents_401_and_403(client) -> None:
             continue  # excluded from the schema
         responses = paths[path][method.lower()]["responses"]
         assert "401" in responses, f"{method} {path}"
-        assert ("403" in responses) == isinstance(rule, frozenset), f"{method} {path}"
+        assert ("403" in responses) == (isinstance(rule, frozenset) or rule == PACT_CLIENT), f"{method} {path}"
 
 
 # --- the behaviour ------------------------------------------------------------------------------

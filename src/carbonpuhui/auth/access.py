@@ -24,6 +24,7 @@ from carbonpuhui.i18n import N_
 ROLES = ("consumer", "merchant", "verifier", "officer", "admin")
 PUBLIC = "public"
 AUTHENTICATED = "authenticated"
+PACT_CLIENT = "pact_client"  # a PACT machine client's token (client credentials, scope "pact")
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,6 +32,7 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     roles: frozenset[str]
     org: str | None = None
     client_id: str | None = None
+    scope: frozenset[str] = frozenset()
 
     def has(self, *roles: str) -> bool:
         return bool(self.roles.intersection(roles))
@@ -89,6 +91,15 @@ def _require(roles: tuple[str, ...] | None):  # type: ignore[no-untyped-def]
     return guard
 
 
+def _require_pact_client(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
+    principal = current_principal(connection)
+    if principal is None:
+        raise UnauthorizedError(N_("A valid bearer token is required."), reason="missing_token",
+                                headers={"WWW-Authenticate": "Bearer"})
+    if "pact" not in principal.scope or not principal.client_id or not principal.org:
+        raise ForbiddenError(N_("This needs a PACT client token from /auth/token."), reason="not_a_pact_client")
+
+
 _DESCRIPTIONS = {
     400: "Malformed request (e.g. JSON that does not parse, a bad cursor)",
     401: "No token, or an invalid, expired or foreign token",
@@ -112,18 +123,18 @@ def problem_responses(statuses: Iterable[int]) -> dict[int, ResponseSpec]:
 
 
 def access(*, public: bool = False, roles: Iterable[str] | None = None, authenticated: bool = False,
-           errors: Iterable[int] = (), body: bool = False, throttled: bool = True, services: bool = True,
+           pact_client: bool = False, errors: Iterable[int] = (), body: bool = False, throttled: bool = True, services: bool = True,
            responses: dict[int, ResponseSpec] | None = None) -> dict[str, Any]:
     """Route keyword arguments declaring who may call the route and which problems it returns.
 
     ``public``: anyone (an invalid token is still a 401). ``roles``: a token with one of these.
-    ``authenticated``: any valid token. ``body``: the route takes a request body (adds 413/422).
+    ``authenticated``: any valid token. ``pact_client``: a PACT client's token. ``body``: the route takes a request body (adds 413/422).
     ``throttled``: public routes are rate-limited (429) unless they are probes.
     ``services``: the route needs the database or Redis, so it can answer 503 when they are down.
     """
-    chosen = sum([public, roles is not None, authenticated])
+    chosen = sum([public, roles is not None, authenticated, pact_client])
     if chosen != 1:
-        raise ValueError("declare exactly one of public, roles or authenticated")
+        raise ValueError("declare exactly one of public, roles, authenticated or pact_client")
     # A bad token is a 401 everywhere; 400 is declared here so Litestar does not add its own
     # (as application/json) where we answer with problem+json.
     statuses = set(errors) | {400, 401} | ({503} if services else set())
@@ -137,6 +148,10 @@ def access(*, public: bool = False, roles: Iterable[str] | None = None, authenti
     elif authenticated:
         kwargs["opt"] = {"access": AUTHENTICATED}
         kwargs["guards"] = [_require(None)]
+    elif pact_client:
+        kwargs["opt"] = {"access": PACT_CLIENT}
+        kwargs["guards"] = [_require_pact_client]
+        statuses.add(403)
     else:
         role_tuple = tuple(roles or ())
         unknown = set(role_tuple) - set(ROLES)

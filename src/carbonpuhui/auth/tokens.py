@@ -24,7 +24,8 @@ MAX_ORG_LENGTH = 100
 
 
 def mint_token(key_path: Path, *, issuer: str, audience: str, sub: str, roles: Sequence[str],
-               org: str | None = None, ttl: int = 3600, client_id: str = "carbonpuhui-cli") -> str:
+               org: str | None = None, ttl: int = 3600, client_id: str = "carbonpuhui-cli",
+               scope: str | None = None) -> str:
     """Sign an access token with this machine's key (the ``carbonpuhui token`` command)."""
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:
@@ -41,6 +42,8 @@ def mint_token(key_path: Path, *, issuer: str, audience: str, sub: str, roles: S
     }
     if org:
         claims["org"] = org
+    if scope:
+        claims["scope"] = scope
     header = {"alg": SIGNING_ALG, "typ": "at+jwt", "kid": key.kid or key.thumbprint()}
     return jwt.encode(header, claims, key, algorithms=[SIGNING_ALG])
 
@@ -100,5 +103,8 @@ class TokenValidator:
         org = claims.get("org")
         if org is not None and (not isinstance(org, str) or not 0 < len(org) <= MAX_ORG_LENGTH):
             raise _invalid(N_("The token's {claim} claim is not valid."), claim="org")
-        return Principal(sub=claims["sub"], roles=frozenset(r for r in roles if r in ROLES),
-                         org=org, client_id=claims.get("client_id"))
+        scope = claims.get("scope")
+        client_id = claims.get("client_id")
+        return Principal(sub=claims["sub"], roles=frozenset(r for r in roles if r in ROLES), org=org,
+                         client_id=client_id if isinstance(client_id, str) else None,
+                         scope=frozenset(scope.split()) if isinstance(scope, str) else frozenset())

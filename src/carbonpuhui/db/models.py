@@ -3,7 +3,9 @@
 from carbonpuhui.db.base import Base
 from carbonpuhui.factors.models import FactorVersion
 from carbonpuhui.footprints.models import InventoryLine, Product, ProductVerifier
+from carbonpuhui.pact.models import PactClient, PactEvent, PactFootprint, PactShare
 
 metadata = Base.metadata
 
-__all__ = ["FactorVersion", "InventoryLine", "Product", "ProductVerifier", "metadata"]
+__all__ = ["FactorVersion", "InventoryLine", "Product", "PactClient", "PactEvent", "PactFootprint", "PactShare",
+           "ProductVerifier", "metadata"]

@@ -46,6 +46,20 @@ def line_dqr(line: ResolvedLine) -> float:
     return sum(float(ratings.get(name) or UNRATED_DQR) for name in _PEF_CRITERIA) / len(_PEF_CRITERIA)
 
 
+def criteria_dqr(lines: Sequence[ResolvedLine]) -> dict[str, float]:
+    """Each PEF criterion's contribution-weighted rating (1 best .. 5 worst; unrated counts 5)."""
+    weights = [abs(line.kgco2e) for line in lines]
+    total = sum(weights, Decimal(0))
+    out: dict[str, float] = {}
+    for name in (*_PEF_CRITERIA, "completeness"):
+        if not total:
+            out[name] = UNRATED_DQR
+            continue
+        out[name] = sum(float(w / total) * float((line.data_quality or {}).get(name) or UNRATED_DQR)
+                        for line, w in zip(lines, weights, strict=True))
+    return out
+
+
 def dqr_level(dqr: float) -> str:
     # PEF Guide (2021), table 23: overall data-quality levels by DQR.
     if dqr <= 1.5:
@@ -128,9 +142,11 @@ def monte_carlo_inputs(lines: Sequence[ResolvedLine]) -> tuple[list[scoring.Dist
     for line in lines:
         amount = _distribution(line.quantity, line.activity_uncertainty, line.conversion)
         if line.factor_key is None:
-            # Direct emissions: the measured value times the (possibly uncertain) activity.
-            direct = _distribution(line.quantity, line.activity_uncertainty, line.factor_value)
-            out.append(scoring.Line(-1, direct))
+            # Direct emissions: the measured value, as an exact factor of its own (it takes no draw),
+            # times the (possibly uncertain) activity. Folding the value into the activity instead
+            # would give a credit or a zero a lognormal with a median <= 0, which does not exist.
+            factors.append(scoring.Distribution("none", float(line.factor_value)))
+            out.append(scoring.Line(len(factors) - 1, amount))
             continue
         if line.factor_key not in index:
             index[line.factor_key] = len(factors)
