@@ -107,8 +107,9 @@ class PlatformPlugin:
             "db_session": Provide(provide_db_session),
             "principal": Provide(provide_principal, sync_to_thread=False),
         })
-        # After metrics and request logging (so refused requests are counted and logged too).
-        app_config.middleware.append(DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema"]))
+        # After metrics and request logging (so refused requests are counted and logged too). The
+        # token endpoint reads HTTP Basic client credentials itself.
+        app_config.middleware.append(DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema", "^/auth/token$"]))
         app_config.middleware.append(RateLimitConfig(
             rate_limit=("minute", settings.public_rate_limit_per_minute), store="rate_limit",
             check_throttle_handler=_throttle_public_reads,

@@ -182,7 +182,7 @@ class PactApiController(Controller):
           description="ProductFootprintRequest.Created is answered asynchronously with a Fulfilled or "
                       "Rejected event at the client's registered PACT API.")
     async def events(self, request: Request[Any, Any, Any], db_session: DbSession,
-                     principal: CurrentPrincipal) -> Response[None]:
+                     principal: CurrentPrincipal) -> Response[bytes]:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media not in ("application/cloudevents+json", "application/json"):
             raise PactError("BadRequest", N_("Send application/cloudevents+json."))
@@ -191,7 +191,7 @@ class PactApiController(Controller):
         task = None
         if answer is not None:
             task = BackgroundTask(events.deliver, request.app.state, answer)
-        return Response(None, status_code=200, background=task)
+        return Response(b"", status_code=200, media_type="text/plain", background=task)  # PACT: empty body
 
 
 class MerchantPactController(Controller):

@@ -54,7 +54,7 @@ async def receive(service: PactService, client: PactClient, raw: bytes) -> int |
                                         message="No footprint you may read matches the requested product ids.")
         outcome = "rejected"
     row = await service.record_event(client.client_id, event.id, schemas.EVENT_REQUEST_CREATED, outcome,
-                                     msgspec.to_builtins(answer))
+                                     msgspec.json.decode(msgspec.json.encode(answer)))
     return row.seq if row is not None else None
 
 
