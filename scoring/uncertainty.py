@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from scoring.config import NUMBA_OPTIONS, register_warmer
+from scoring.config import NUMBA_OPTIONS, parallel_section, register_warmer
 
 __all__ = ["KINDS", "Distribution", "Line", "Summary", "sample_footprint", "sample_lines", "summarise"]
 
@@ -225,7 +225,8 @@ def _run(factors, lines, samples, seed, per_line: bool) -> np.ndarray:
         m = min(rows, samples - start)
         z = normal.standard_normal((m, plan.n_normal))
         u = uniform.random((m, plan.n_uniform))
-        kernel(plan.kind, plan.par, plan.col, z, u, out[start:start + m])
+        with parallel_section():
+            kernel(plan.kind, plan.par, plan.col, z, u, out[start:start + m])
     return out
 
 

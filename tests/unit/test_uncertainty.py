@@ -370,3 +370,17 @@ def test_per_line_matrix_is_bounded() -> None:
 def test_numpy_integers_are_accepted() -> None:
     x = sample_footprint(GOOD_F, [Line(np.int64(0), EXACT)], samples=np.int32(5), seed=np.uint64(3))
     assert np.array_equal(x, sample_footprint(GOOD_F, GOOD_L, samples=5, seed=3))
+
+
+def test_parallel_sections_serialise_only_where_the_threading_layer_needs_it() -> None:
+    from scoring import config
+
+    scoring.warm_up()  # a parallel kernel has run, so Numba has chosen its threading layer
+    if config.JIT_DISABLED:
+        pytest.skip("no threading layer without the JIT")
+    with config.parallel_section():
+        held = not config._SERIAL.acquire(blocking=False)
+        if not held:
+            config._SERIAL.release()
+    # omp and tbb take concurrent launches safely: nothing is held; any other layer holds the lock.
+    assert held == (numba.threading_layer() not in ("omp", "tbb"))
