@@ -13,7 +13,6 @@ from carbonpuhui.auth import access
 from carbonpuhui.caching import NOT_MODIFIED, cached_response
 from carbonpuhui.deps import CurrentPrincipal, DbSession
 from carbonpuhui.errors import BadRequestError, FieldError, UnprocessableError, request_locale
-from carbonpuhui.footprints.gtin import GTIN_PATTERN
 from carbonpuhui.footprints.schemas import (
     Footprint,
     InventoryIn,
@@ -28,7 +27,7 @@ from carbonpuhui.footprints.schemas import (
 from carbonpuhui.footprints.service import ProductService
 from carbonpuhui.i18n import N_
 
-GtinPath = Annotated[str, PathParameter(pattern=GTIN_PATTERN, description="GTIN-8, -12, -13 or -14")]
+GtinPath = Annotated[str, PathParameter(min_length=1, max_length=20, description="GTIN-8, -12, -13 or -14")]
 OrgPath = Annotated[str, PathParameter(min_length=1, max_length=100)]
 Samples = Annotated[int, QueryParameter(ge=100, le=100_000, description="Monte Carlo samples")]
 Seed = Annotated[int, QueryParameter(ge=0, le=2**63 - 1, description="Same seed, same numbers")]
@@ -50,7 +49,7 @@ def _cursor(text: str | None) -> str | None:
 
 
 def _revision(header: str | None) -> int | None:
-    if header is None:
+    if header is None or header.strip() == "*":  # RFC 9110: any current revision
         return None
     text = header.strip().removeprefix("W/").strip('"')
     if not (text.isascii() and text.isdigit() and len(text) <= 9):

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from typing import Any
 
 import scoring
 from carbonpuhui.footprints.models import STAGES
 
+# Inputs have up to 30 digits either side of the point: products and sums of them stay exact here
+# (the default context keeps 28 significant digits).
+EXACT = Context(prec=200)
 HOTSPOT_COVERAGE = Decimal("0.8")  # hotspots: the largest lines that together make 80% (Pareto) ...
 HOTSPOT_MAX = 5  # ... but never more than five, and always at least the largest one
 UNRATED_DQR = 5.0  # a criterion nobody rated counts as the worst (PEF's scale is 1 best .. 5 worst)
@@ -34,11 +37,13 @@ class ResolvedLine:
 
     @property
     def amount(self) -> Decimal:
-        return self.quantity * self.conversion
+        with localcontext(EXACT):
+            return self.quantity * self.conversion
 
     @property
     def kgco2e(self) -> Decimal:
-        return self.amount * self.factor_value
+        with localcontext(EXACT):
+            return self.amount * self.factor_value
 
 
 def line_dqr(line: ResolvedLine) -> float:
@@ -85,6 +90,11 @@ class Totals:
 
 
 def totals(lines: Sequence[ResolvedLine]) -> Totals:
+    with localcontext(EXACT):
+        return _totals(lines)
+
+
+def _totals(lines: Sequence[ResolvedLine]) -> Totals:
     contributions = [line.kgco2e for line in lines]
     total = sum(contributions, Decimal(0))
     by_stage = {stage: Decimal(0) for stage in STAGES}

@@ -17,10 +17,10 @@ from carbonpuhui.factors.schemas import (
     Names,
     Uncertainty,
 )
-from carbonpuhui.footprints.gtin import GTIN_PATTERN
 
 Stage = Literal["raw_materials", "production", "distribution", "use", "end_of_life"]
-GTIN = Annotated[str, Meta(pattern=GTIN_PATTERN, description="GTIN-8, -12, -13 or -14 (check digit validated)")]
+# Length only: the service checks digits and check digit, so every refusal names its reason.
+GTIN = Annotated[str, Meta(min_length=1, max_length=20, description="GTIN-8, -12, -13 or -14 (check digit validated)")]
 Category = Annotated[str, Meta(pattern=CATEGORY_PATTERN, max_length=100)]
 Unit = Annotated[str, Meta(min_length=1, max_length=32, pattern=UNIT_PATTERN)]
 Org = Annotated[str, Meta(min_length=1, max_length=100)]

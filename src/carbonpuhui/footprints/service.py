@@ -377,7 +377,8 @@ class ProductService:
                 factor_value=factor.kgco2e_per_unit if factor else line.direct_kgco2e,  # type: ignore[arg-type]
                 factor_uncertainty=factor.uncertainty if factor else {"distribution": "none"},
                 activity_uncertainty=line.activity_uncertainty,
-                data_quality=line.data_quality or (factor.data_quality if factor else None),
+                # The line's own ratings override the factor's, criterion by criterion.
+                data_quality={**((factor.data_quality or {}) if factor else {}), **(line.data_quality or {})} or None,
             ))
         return resolved, [factors[k] for k in sorted(factors)]
 
