@@ -23,13 +23,13 @@ from carbonpuhui.deps import CurrentPrincipal, DbSession
 from carbonpuhui.errors import BadRequestError
 from carbonpuhui.factors.schemas import FactorOut
 from carbonpuhui.factors.service import to_out
-from carbonpuhui.footprints.gtin import GTIN_PATTERN
 from carbonpuhui.i18n import N_
 from carbonpuhui.pact import events
 from carbonpuhui.pact.bodies import ImportFootprint, PublishedFootprint, PublishedPage, PublishFootprint, Sharing
 from carbonpuhui.pact.clients import TOKEN_TTL_SECONDS, TokenServer, basic_client_id
 from carbonpuhui.pact.errors import EXCEPTION_HANDLERS, PactError, PactErrorBody
 from carbonpuhui.pact.models import PactClient
+from carbonpuhui.pact.schemas import ProductFootprint
 from carbonpuhui.pact.service import PactService
 
 log = logging.getLogger("carbonpuhui.pact")
@@ -40,6 +40,14 @@ class TokenResponse(msgspec.Struct, kw_only=True):
     token_type: str
     expires_in: int
     scope: str
+
+
+class FootprintList(msgspec.Struct, kw_only=True):
+    data: list[ProductFootprint]
+
+
+class FootprintOne(msgspec.Struct, kw_only=True):
+    data: ProductFootprint
 
 
 class OAuthError(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -55,7 +63,7 @@ def _pact_errors(*statuses: int) -> dict[int, ResponseSpec]:
 PACT_ERRORS = _pact_errors(400, 401, 403, 404, 413, 422)
 TOKEN_ERRORS = {s: ResponseSpec(data_container=OAuthError, media_type="application/json",
                                 description="OAuth 2.0 error (RFC 6749 §5.2)") for s in (400, 401)}
-GtinPath = Annotated[str, PathParameter(pattern=GTIN_PATTERN)]
+GtinPath = Annotated[str, PathParameter(min_length=1, max_length=20, description="GTIN-8, -12, -13 or -14")]
 FootprintIdPath = Annotated[str, PathParameter(min_length=1, max_length=100)]
 
 
@@ -155,7 +163,7 @@ class PactApiController(Controller):
                               principal: CurrentPrincipal,
                               limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
                               cursor: Annotated[str | None, QueryParameter(max_length=100)] = None,
-                              ) -> Response[dict[str, Any]]:
+                              ) -> Response[FootprintList]:
         if "$filter" in request.query_params:
             raise PactError("NotImplemented", N_("Filtering ($filter) is not supported."))
         client = await _client_of(db_session, principal)
@@ -170,7 +178,7 @@ class PactApiController(Controller):
     @get("/footprints/{footprint_id:str}", **access(pact_client=True, errors=(404,), responses=PACT_ERRORS),
          summary="GetFootprint (PACT v2.3)")
     async def get_footprint(self, footprint_id: FootprintIdPath, db_session: DbSession,
-                            principal: CurrentPrincipal) -> Response[dict[str, Any]]:
+                            principal: CurrentPrincipal) -> Response[FootprintOne]:
         client = await _client_of(db_session, principal)
         row = await PactService(db_session).get_visible(footprint_id, client.org)
         if row is None:
