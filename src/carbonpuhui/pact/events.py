@@ -49,6 +49,12 @@ async def receive(service: PactService, client: PactClient, raw: bytes) -> int |
             pfs=[schemas.decode_product_footprint(msgspec.json.encode(row.document), require_2025_properties=False)
                  for row in found])
         outcome = "fulfilled"
+    elif not any(p.startswith("urn:gtin:") for p in product_ids):
+        # Nothing we could look up (no GTIN URN, e.g. the conformance suite's "urn:pact:null"): the
+        # request itself is unanswerable, a BadRequest in the spec's table (and in the suite's schema).
+        answer = schemas.rejected_event(request_event_id=event.id, code="BadRequest", source=SOURCE,
+                                        message="The request names no product id this host can look up (urn:gtin:...).")
+        outcome = "rejected"
     else:
         answer = schemas.rejected_event(request_event_id=event.id, code="NoSuchFootprint", source=SOURCE,
                                         message="No footprint you may read matches the requested product ids.")
