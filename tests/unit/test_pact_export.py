@@ -14,14 +14,13 @@ import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator
 
 from carbonpuhui.pact.export import (
     PACT_UNITS,
@@ -51,26 +50,7 @@ from carbonpuhui.pact.schemas import (
     published_event,
     rejected_event,
 )
-
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "pact" / "product-footprint-v2.3.schema.json"
-SCHEMA = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-
-
-def _rfc3339(value: object) -> bool:
-    # jsonschema only checks "date-time" with an optional extra installed; without one the format
-    # would be silently ignored, so the test supplies its own checker.
-    if not isinstance(value, str):
-        return True
-    if "T" not in value.upper():
-        raise ValueError("no time part")
-    datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    return True
-
-
-FORMATS = FormatChecker()
-if "date-time" not in FORMATS.checkers:
-    FORMATS.checks("date-time", raises=ValueError)(_rfc3339)
-VALIDATOR = Draft202012Validator(SCHEMA, format_checker=FORMATS)
+from tests.pact_schema import SCHEMA, VALIDATOR
 
 DQI = {"coveragePercent": Decimal("80"), "technologicalDQR": Decimal("1.5"), "temporalDQR": Decimal("1"),
        "geographicalDQR": Decimal("2"), "completenessDQR": Decimal("2.25"), "reliabilityDQR": Decimal("1.2")}

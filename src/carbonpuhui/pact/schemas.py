@@ -438,8 +438,8 @@ class ProductFootprintRequestRejected(_CloudEvent, kw_only=True, tag=EVENT_REQUE
 
 
 class PublishedData(_Pact, kw_only=True):
-    # The spec says PfIds (UUIDs); the conformance service's test case 15 sends URNs and expects
-    # 200, so any non-empty strings are accepted and :meth:`pf_uuids` picks out the real PfIds.
+    # The spec says PfIds (UUIDs). Decoding accepts any non-empty strings so the receiver can tell
+    # a malformed notification (conformance case 21: URNs -> 400) from a broken envelope.
     pf_ids: Annotated[list[NonEmptyString], Meta(min_length=1)]
 
     def pf_uuids(self) -> list[uuid.UUID]:

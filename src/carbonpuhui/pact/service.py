@@ -32,6 +32,9 @@ from carbonpuhui.pact.models import PactEvent, PactFootprint, PactShare
 from carbonpuhui.settings import Settings
 
 FETCH_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+# The request body's JSON numbers arrive as Decimal (ExactDecimalRequest); they go back out as
+# numbers, or a float property such as exemptedEmissionsPercent would re-encode as a string.
+_NUMBERS = msgspec.json.Encoder(decimal_format="number")
 MAX_FETCH_BYTES = 1_048_576
 
 
@@ -207,7 +210,7 @@ class PactService:
         if (body.footprint is None) == (body.supplier is None):
             raise UnprocessableError(N_("Some fields are invalid."), errors=[
                 FieldError(field="footprint", message=N_("Give exactly one of footprint or supplier."))])
-        raw = (msgspec.json.encode(body.footprint) if body.footprint is not None
+        raw = (_NUMBERS.encode(body.footprint) if body.footprint is not None
                else await fetch_supplier_footprint(body.supplier, settings))  # type: ignore[arg-type]
         try:
             pf = export.parse_product_footprint(raw)
@@ -222,7 +225,9 @@ class PactService:
         factor_id = body.factor_id or f"pact-{uuid.uuid5(uuid.NAMESPACE_URL, org).hex[:8]}-{pf.id}"
         name = pf.product_name_company[:200]
         region = fields.get("region") or "GLO"
-        valid_from = fields["valid_from"]
+        # Usable for the period the footprint describes too: a supplier publishes last year's
+        # footprint this year, and its buyer accounts last year with it.
+        valid_from = min(fields["valid_from"], fields["reference_period_start"].astimezone(UTC).date())
         factor_body = FactorBody(
             names=Names(zh_hans=name, zh_hant=name, en=name), category=body.category, unit=fields["unit"],
             kgco2e_per_unit=Decimal(plain(fields["kgco2e_per_unit"])), gwp_basis=fields["gwp_basis"],
