@@ -937,3 +937,15 @@ def test_import_needs_exactly_one_source(pact, auth):
     assert neither.status_code == 422, neither.text
     assert pact.post("/v1/merchant/pact-imports", json={"category": "chemicals.solvent", "footprint": {}},
                      headers=auth("consumer")).status_code == 403
+
+
+def test_refusals_before_routing_are_pact_shaped_under_2_only(pact):
+    for method, path, status, code in (("DELETE", "/2/footprints", 405, "BadRequest"),
+                                       ("GET", "/2/no-such-action", 404, "NoSuchFootprint")):
+        response = pact.request(method, path)
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"].startswith("application/json")
+        assert response.json().keys() == {"code", "message"} and response.json()["code"] == code
+    elsewhere = pact.request("DELETE", "/v1/factors")
+    assert elsewhere.status_code == 405
+    assert elsewhere.headers["content-type"].startswith("application/problem+json")

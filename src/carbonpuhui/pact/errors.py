@@ -66,8 +66,9 @@ def handle_platform_error(request: Request[Any, Any, Any], exc: ProblemError) ->
 def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[PactErrorBody]:
     if isinstance(exc, ValidationException):
         return _response(request, "BadRequest", N_("Some fields are invalid."), 400)
-    if exc.status_code == 405:
-        return _response(request, "BadRequest", N_("This method is not allowed on this resource."), 400)
+    if exc.status_code == 405:  # the HTTP status stays (with its Allow header); PACT has no code of its own
+        return _response(request, "BadRequest", N_("This method is not allowed on this resource."), 405,
+                         headers=dict(exc.headers or {}))
     if exc.status_code == 404:
         return _response(request, "NoSuchFootprint", N_("No resource exists at this address."), 404)
     if exc.status_code == 413:
