@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from datetime import UTC, datetime
+
 import httpx
 import msgspec
 from litestar.datastructures import State
@@ -14,11 +16,27 @@ from carbonpuhui.i18n import N_
 from carbonpuhui.pact import schemas
 from carbonpuhui.pact.errors import PactError
 from carbonpuhui.pact.models import PactClient, PactEvent
-from carbonpuhui.pact.service import PactService, check_outbound, client_credentials_token, httpx_client
+from carbonpuhui.pact.service import (
+    FETCH_DEADLINE_SECONDS,
+    PactService,
+    check_outbound,
+    client_credentials_token,
+    httpx_client,
+)
 
 log = logging.getLogger("carbonpuhui.pact.events")
 DELIVERY_ATTEMPTS = 3
 SOURCE = "urn:carbonpuhui:pact"  # our events' CloudEvents ``source``
+# Deliveries in progress at once for one client (per process): a client flooding requests waits for
+# its own answers instead of making the platform open a connection per event.
+DELIVERIES_PER_CLIENT = 4
+# Per event loop: asyncio primitives belong to the loop they first wait on.
+_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = weakref.WeakKeyDictionary()
+
+
+def _delivery_slot(client_id: str) -> asyncio.Semaphore:
+    slots = _SLOTS.setdefault(asyncio.get_running_loop(), {})
+    return slots.setdefault(client_id, asyncio.Semaphore(DELIVERIES_PER_CLIENT))
 
 
 async def receive(service: PactService, client: PactClient, raw: bytes) -> int | None:
@@ -31,6 +49,8 @@ async def receive(service: PactService, client: PactClient, raw: bytes) -> int |
         raise PactError("BadRequest", N_("The event is not valid: {problem}"), problem=str(exc)) from None
     except msgspec.DecodeError:
         raise PactError("BadRequest", N_("The request body is not valid JSON.")) from None
+    except RecursionError:  # msgspec's answer to nesting thousands of levels deep
+        raise PactError("BadRequest", N_("The request is malformed.")) from None
     if isinstance(event, schemas.ProductFootprintPublished):
         # PfIds are UUIDs (v2.3); a product URN there is a malformed notification.
         if len(event.data.pf_uuids()) != len(event.data.pf_ids):
@@ -76,30 +96,34 @@ async def deliver(state: State, seq: int) -> None:
             return
         answer, base = event.answer, client.callback_base_url
         creds = (client.callback_client_id, client.callback_client_secret)
+        client_id = client.client_id
     error: str | None = None
     if not base:
         error = "no callback URL registered for this client"
     else:
-        for attempt in range(DELIVERY_ATTEMPTS):
-            try:
-                await asyncio.to_thread(check_outbound, base, settings)
-                async with httpx_client(settings) as http:
-                    headers = {"Content-Type": "application/cloudevents+json; charset=UTF-8"}
-                    if creds[0] and creds[1]:
-                        token = await client_credentials_token(http, base, creds[0], creds[1])
-                        headers["Authorization"] = f"Bearer {token}"
-                    response = await http.post(f"{base}/2/events", content=msgspec.json.encode(answer),
-                                                headers=headers)
-                if response.status_code < 300:
-                    error = None
+        async with _delivery_slot(client_id):
+            for attempt in range(DELIVERY_ATTEMPTS):
+                try:
+                    await asyncio.to_thread(check_outbound, base, settings)
+                    async with asyncio.timeout(FETCH_DEADLINE_SECONDS), httpx_client(settings) as http:
+                        headers = {"Content-Type": "application/cloudevents+json; charset=UTF-8"}
+                        if creds[0] and creds[1]:
+                            token = await client_credentials_token(http, base, creds[0], creds[1])
+                            headers["Authorization"] = f"Bearer {token}"
+                        # Streamed and never read: the receiver's answer body is of no interest.
+                        async with http.stream("POST", f"{base}/2/events", content=msgspec.json.encode(answer),
+                                               headers=headers) as response:
+                            status = response.status_code
+                    if status < 300:
+                        error = None
+                        break
+                    error = f"HTTP {status}"
+                except (httpx.HTTPError, KeyError, ValueError, TypeError, TimeoutError) as exc:
+                    error = type(exc).__name__
+                except Exception as exc:  # noqa: BLE001 - a refused outbound target (ProblemError) and the like
+                    error = str(exc) or type(exc).__name__
                     break
-                error = f"HTTP {response.status_code}"
-            except (httpx.HTTPError, KeyError, ValueError, TypeError) as exc:
-                error = type(exc).__name__
-            except Exception as exc:  # noqa: BLE001 - a refused outbound target (ProblemError) and the like
-                error = str(exc) or type(exc).__name__
-                break
-            await asyncio.sleep(0.5 * 2**attempt)
+                await asyncio.sleep(0.5 * 2**attempt)
     async with db.transaction() as session:
         event = await session.get(PactEvent, seq)
         if event is not None:
@@ -107,3 +131,4 @@ async def deliver(state: State, seq: int) -> None:
             event.delivery_error = error
     if error:
         log.warning("PACT answer %s not delivered: %s", seq, error)
+

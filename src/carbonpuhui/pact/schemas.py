@@ -364,9 +364,13 @@ EVENT_REQUEST_REJECTED = "org.wbcsd.pathfinder.ProductFootprintRequest.Rejected.
 EVENT_PUBLISHED = "org.wbcsd.pathfinder.ProductFootprint.Published.v1"
 
 
+# What ``pact_events.event_id`` holds: at most 200 characters, no NUL (PostgreSQL text cannot).
+EventId = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
+
+
 class _CloudEvent(Struct, kw_only=True, frozen=True, omit_defaults=True, tag_field="type"):
     specversion: Literal["1.0"]
-    id: NonEmptyString
+    id: EventId
     source: NonEmptyString
     time: UtcDateTime | None = None  # optional in CloudEvents and in the spec's response events
 

@@ -13,9 +13,11 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 import msgspec
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carbonpuhui.auth import Principal
@@ -23,12 +25,14 @@ from carbonpuhui.errors import ConflictError, FieldError, ForbiddenError, NotFou
 from carbonpuhui.factors.schemas import FactorBody, FactorCreate, Names, NoUncertainty
 from carbonpuhui.factors.service import FactorService, enterprise_of, plain
 from carbonpuhui.footprints import calculation
+from carbonpuhui.footprints.gtin import InvalidGTIN, normalise_gtin
 from carbonpuhui.footprints.models import Product
 from carbonpuhui.footprints.service import ProductService
-from carbonpuhui.i18n import N_
+from carbonpuhui.i18n import N_, translate
 from carbonpuhui.pact import export
 from carbonpuhui.pact.bodies import ImportFootprint, PublishedFootprint, PublishFootprint, Sharing
 from carbonpuhui.pact.models import PactEvent, PactFootprint, PactShare
+from carbonpuhui.pact.schemas import add_years
 from carbonpuhui.settings import Settings
 
 FETCH_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -36,6 +40,12 @@ FETCH_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 # numbers, or a float property such as exemptedEmissionsPercent would re-encode as a string.
 _NUMBERS = msgspec.json.Encoder(decimal_format="number")
 MAX_FETCH_BYTES = 1_048_576
+# The whole exchange with a supplier (or a client's callback): a host that trickles its answer a
+# byte at a time never trips the per-read timeout, so the total is bounded as well.
+FETCH_DEADLINE_SECONDS = 30.0
+# Distinct GTINs one footprint request may name: bounds the query (PostgreSQL takes at most 32767
+# parameters per statement); a request naming more is answered for the first ones.
+MAX_REQUESTED_GTINS = 1000
 
 
 def utcnow() -> datetime:
@@ -61,27 +71,73 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
+def publish_problems(body: PublishFootprint, product: Product, now: datetime, locale: str) -> list[FieldError]:
+    """What PACT v2.3 cannot carry, found before anything is computed: its validity period runs from
+    publication (``now``) to at most 3 years after the reference period's (exclusive) end, so that
+    period must have ended, and not more than 3 years ago."""
+    problems: list[FieldError] = []
+
+    def bad(field: str, message: str, **params: object) -> None:
+        problems.append(FieldError(field=field, message=translate(message, locale, **params)))
+
+    exempted = body.exempted_emissions_percent
+    if not exempted.is_finite() or not Decimal(0) <= exempted <= Decimal(5):
+        bad("exempted_emissions_percent", N_("Must be between 0 and 5."))
+    if not body.company_name.strip():
+        bad("company_name", N_("Must not be blank."))
+    if not product.names["en"].strip():
+        bad("names.en", N_("Must not be blank."))
+    if any("\x00" in org for org in body.shared_with):
+        bad("shared_with", N_("Must not contain the NUL character."))
+    today = now.date()
+    _start, end = ProductService._period(product)  # noqa: SLF001 - the inventory's (or the default) period
+    if end >= today:
+        bad("reference_period_end", N_("Must be at most {n}."), n=(today - timedelta(days=1)).isoformat())
+        return problems
+    latest_end = add_years(_start_of(end + timedelta(days=1)), 3)
+    if latest_end <= now:
+        bad("reference_period_end", N_("Must be at least {n}."), n=add_years(_start_of(today), -3).date().isoformat())
+    elif body.validity_end is not None and not today < body.validity_end <= latest_end.date():
+        if body.validity_end <= today:
+            bad("validity_end", N_("Must be at least {n}."), n=(today + timedelta(days=1)).isoformat())
+        else:
+            bad("validity_end", N_("Must be at most {n}."), n=latest_end.date().isoformat())
+    return problems
+
+
 class PactService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     # --- publishing ----------------------------------------------------------------------------
 
-    async def publish(self, gtin: str, body: PublishFootprint, actor: Principal) -> PactFootprint:
+    async def publish(self, gtin: str, body: PublishFootprint, actor: Principal, *, locale: str = "en") -> PactFootprint:
         products = ProductService(self.session)
         product = await products.owned(gtin, actor)
-        if not Decimal(0) <= body.exempted_emissions_percent <= Decimal(5):
-            raise UnprocessableError(N_("Some fields are invalid."), errors=[
-                FieldError(field="exempted_emissions_percent", message=N_("Must be between 0 and 5."))])
+        now = utcnow()
+        problems = publish_problems(body, product, now, locale)
+        if problems:
+            raise UnprocessableError(N_("Some fields are invalid."), errors=problems)
+        # Publications of one product one at a time (across processes), so each deprecates the one
+        # before it: two racing publishers would otherwise both deprecate the same one, leaving two Active.
+        await products.repo.lock(product.gtin)
         if not await products.repo.lines(product.gtin):
             raise ConflictError(N_("The product has no inventory yet."), reason="no_inventory")
         result = await products.compute(product, samples=1000, seed=1)
         criteria = calculation.criteria_dqr((await products.resolved_lines(product))[0])
         factors = [await products.factor_repo.get(f.id, f.version) for f in result.factor_versions]
         bases = sorted({f.gwp_basis for f in factors if f is not None}) or ["AR6"]
+        if not set(bases) <= {"AR5", "AR6"}:  # PACT v2.3's characterizationFactors
+            raise ConflictError(N_("PACT v2.3 takes AR5 or AR6 characterisation factors only; this footprint "
+                                   "uses {gwp_basis}."), reason="pact_gwp_basis_unsupported",
+                                gwp_basis=", ".join(bases))
+        total = Decimal(result.kgco2e_per_unit)
+        if total < 0:
+            # pCfExcludingBiogenic is >= 0: publishing 0 instead would misstate the footprint to every reader.
+            raise ConflictError(N_("PACT cannot express a negative footprint ({value} kgCO2e per declared unit)."),
+                                reason="pact_negative_footprint", value=result.kgco2e_per_unit)
         previous = list((await self.session.scalars(select(PactFootprint).where(
             PactFootprint.gtin == product.gtin, PactFootprint.status == "Active"))).all())
-        now = utcnow()
         names = product.names
         source = export.PactSource(
             id=uuid.uuid4(), version=1, created=now, updated=None, status="Active",
@@ -91,7 +147,7 @@ class PactService:
             product_category_cpc=body.product_category_cpc, product_name_company=names["en"],
             comment=body.comment, declared_unit=product.declared_unit,
             unitary_product_amount=product.declared_units_per_item,
-            kgco2e_per_declared_unit=max(Decimal(result.kgco2e_per_unit), Decimal(0)),
+            kgco2e_per_declared_unit=total.copy_abs(),  # -0 -> 0
             gwp_basis=bases[-1],
             reference_period_start=_start_of(result.reference_period_start),
             # PACT's reference period end is exclusive: the day after the last day covered.
@@ -142,6 +198,9 @@ class PactService:
 
     async def set_sharing(self, footprint_id: str, body: Sharing, actor: Principal) -> PactFootprint:
         row = await self.owned(footprint_id, actor)
+        if any("\x00" in org for org in body.shared_with):  # PostgreSQL text cannot hold U+0000
+            raise UnprocessableError(N_("Some fields are invalid."), errors=[
+                FieldError(field="shared_with", message=N_("Must not contain the NUL character."))])
         row.public = body.public
         await self._set_shares(row, body.shared_with)
         return row
@@ -180,7 +239,14 @@ class PactService:
 
     async def matching(self, org: str, product_ids: list[str]) -> list[PactFootprint]:
         """Active footprints the client may read whose product ids meet the request's."""
-        gtins = {urn.removeprefix("urn:gtin:") for urn in product_ids if urn.startswith("urn:gtin:")}
+        gtins: set[str] = set()
+        for urn in product_ids:
+            if not urn.startswith("urn:gtin:") or len(gtins) >= MAX_REQUESTED_GTINS:
+                continue
+            try:  # stored GTINs are valid 14-digit ones: nothing else can match (or reach the query)
+                gtins.add(normalise_gtin(urn.removeprefix("urn:gtin:")))
+            except InvalidGTIN:
+                continue
         if not gtins:
             return []
         stmt = (select(PactFootprint).where(self._visible(org), PactFootprint.status == "Active",
@@ -197,8 +263,12 @@ class PactService:
             return None
         row = PactEvent(client_id=client_id, event_id=event_id, type=type_, received_at=utcnow(),
                         outcome=outcome, answer=answer)
-        self.session.add(row)
-        await self.session.flush()
+        try:
+            async with self.session.begin_nested():  # the same event sent twice at once: one is recorded
+                self.session.add(row)
+                await self.session.flush()
+        except IntegrityError:
+            return None
         return row
 
     # --- import ----------------------------------------------------------------------------------
@@ -222,7 +292,15 @@ class PactService:
         except export.UnsupportedUnit:
             raise UnprocessableError(N_("PACT cannot express the declared unit {unit}."),
                                      reason="pact_unit_unsupported", unit=str(pf.pcf.declared_unit)) from None
-        factor_id = body.factor_id or f"pact-{uuid.uuid5(uuid.NAMESPACE_URL, org).hex[:8]}-{pf.id}"
+        except (ValueError, OverflowError) as exc:  # dates past the calendar's ends (validity after 9999)
+            raise UnprocessableError(N_("The ProductFootprint is not valid: {problem}"), reason="invalid_footprint",
+                                     problem=str(exc)) from None
+        own_prefix = f"pact-{uuid.uuid5(uuid.NAMESPACE_URL, org).hex[:8]}-"
+        if body.factor_id is not None and body.factor_id.startswith("pact-") and not body.factor_id.startswith(own_prefix):
+            # Another organisation's default import ids: taking one would block its own import.
+            raise UnprocessableError(N_("Some fields are invalid."), errors=[
+                FieldError(field="factor_id", message=N_("This id is reserved; choose another."))])
+        factor_id = body.factor_id or f"{own_prefix}{pf.id}"
         name = pf.product_name_company[:200]
         region = fields.get("region") or "GLO"
         # Usable for the period the footprint describes too: a supplier publishes last year's
@@ -261,66 +339,144 @@ def _is_uuid(text: str) -> bool:
     return len(text) == 36
 
 
-def check_outbound(url: str, settings: Settings) -> None:
-    """Outbound calls go to https:// on public addresses only, unless the deployment allows more
-    (development and tests on loopback): a buyer must not make the platform probe its own network."""
-    parts = urlsplit(url)
-    if parts.scheme != "https" and not (settings.pact_allow_http and parts.scheme == "http"):
-        raise UnprocessableError(N_("Supplier endpoints must use https."), reason="insecure_endpoint")
-    host = parts.hostname or ""
+# IPv6 prefixes that carry an IPv4 address a gateway forwards to (NAT64, RFC 6052 and RFC 8215):
+# ``is_global`` judges the IPv6 address, not the IPv4 one it reaches.
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
+def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if not address.is_global:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and (any(address in net for net in _NAT64) or int(address) >> 32 == 0):
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)  # NAT64, or IPv4-compatible
+        if embedded is not None and not embedded.is_global:
+            return False
+    return True
+
+
+def outbound_addresses(host: str, port: int, settings: Settings) -> list[str]:
+    """The addresses ``host`` resolves to, all public (unless the deployment allows private ones)."""
     try:
-        infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError):
         raise UnprocessableError(N_("The supplier endpoint {host} could not be resolved."), reason="endpoint_unreachable",
                                  host=host) from None
-    if settings.pact_outbound_private:
-        return
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise UnprocessableError(N_("The supplier endpoint {host} is not a public address."),
-                                     reason="endpoint_not_public", host=host)
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not settings.pact_outbound_private:
+        for address in addresses:
+            if not _is_public(ipaddress.ip_address(address)):
+                raise UnprocessableError(N_("The supplier endpoint {host} is not a public address."),
+                                         reason="endpoint_not_public", host=host)
+    return addresses
+
+
+def check_outbound(url: str, settings: Settings) -> None:
+    """Outbound calls go to https:// on public addresses only, unless the deployment allows more
+    (development and tests on loopback): a buyer must not make the platform probe its own network."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 443
+    except ValueError:  # "https://[::1", a port past 65535 or not a number
+        raise UnprocessableError(N_("The supplier endpoint {host} could not be resolved."), reason="endpoint_unreachable",
+                                 host=url) from None
+    if parts.scheme != "https" and not (settings.pact_allow_http and parts.scheme == "http"):
+        raise UnprocessableError(N_("Supplier endpoints must use https."), reason="insecure_endpoint")
+    outbound_addresses(parts.hostname or "", port, settings)
+
+
+class _CheckedBackend(httpcore.AsyncNetworkBackend):
+    """Resolves and checks at connect time, then connects to exactly the checked address: a name
+    whose DNS answer changes after ``check_outbound`` (DNS rebinding) cannot reach a private host.
+    TLS still verifies the certificate against the host name (httpcore sends it as SNI)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+        addresses = await asyncio.to_thread(outbound_addresses, host, port, self._settings)
+        failure: Exception = httpcore.ConnectError(f"{host} has no address")
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(address, port, timeout=timeout, local_address=local_address,
+                                                     socket_options=socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        raise failure
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("outbound PACT calls use TCP only")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
 
 
 def httpx_client(settings: Settings) -> httpx.AsyncClient:
-    return httpx.AsyncClient(timeout=FETCH_TIMEOUT, verify=settings.pact_ca_bundle or True, follow_redirects=False)
+    transport = httpx.AsyncHTTPTransport(verify=settings.pact_ca_bundle or True)
+    # httpx has no public hook for the connection backend; fail loudly if its pool changes shape.
+    pool = transport._pool  # noqa: SLF001
+    if not hasattr(pool, "_network_backend"):
+        raise RuntimeError("httpx/httpcore changed: outbound address checks cannot be installed")
+    pool._network_backend = _CheckedBackend(settings)  # noqa: SLF001
+    return httpx.AsyncClient(timeout=FETCH_TIMEOUT, transport=transport, follow_redirects=False)
+
+
+async def read_bounded(response: httpx.Response, limit: int = MAX_FETCH_BYTES) -> bytes | None:
+    """A streamed response's body, or None once it passes ``limit`` (read no further)."""
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 async def client_credentials_token(client: httpx.AsyncClient, base_url: str, client_id: str, secret: str) -> str:
     token_url = f"{base_url}/auth/token"
     try:
-        discovery = await client.get(f"{base_url}/.well-known/openid-configuration")
-        if discovery.status_code == 200 and isinstance(found := discovery.json().get("token_endpoint"), str):
-            if urlsplit(found).netloc == urlsplit(base_url).netloc:  # never follow discovery elsewhere
+        async with client.stream("GET", f"{base_url}/.well-known/openid-configuration") as discovery:
+            found_body = await read_bounded(discovery) if discovery.status_code == 200 else None
+        if found_body is not None and isinstance(found := msgspec.json.decode(found_body).get("token_endpoint"), str):
+            # Never follow discovery elsewhere, nor down to plain http: the secret goes there.
+            if urlsplit(found)[:2] == urlsplit(base_url)[:2]:
                 token_url = found
     except (httpx.HTTPError, ValueError, AttributeError):
         pass
     basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-    response = await client.post(token_url, data={"grant_type": "client_credentials"},
-                                 headers={"Authorization": f"Basic {basic}", "Accept": "application/json"})
-    response.raise_for_status()
-    return str(response.json()["access_token"])
+    async with client.stream("POST", token_url, data={"grant_type": "client_credentials"},
+                             headers={"Authorization": f"Basic {basic}", "Accept": "application/json"}) as response:
+        response.raise_for_status()
+        body = await read_bounded(response)
+    if body is None:
+        raise ValueError("token response too large")
+    return str(msgspec.json.decode(body)["access_token"])
 
 
 async def fetch_supplier_footprint(supplier: Any, settings: Settings) -> bytes:
     base = supplier.base_url.rstrip("/")
     await asyncio.to_thread(check_outbound, base, settings)
     try:
-        async with httpx_client(settings) as client:
+        async with asyncio.timeout(FETCH_DEADLINE_SECONDS), httpx_client(settings) as client:
             token = await client_credentials_token(client, base, supplier.client_id, supplier.client_secret)
-            response = await client.get(f"{base}/2/footprints/{supplier.footprint_id}",
-                                        headers={"Authorization": f"Bearer {token}"})
-    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            async with client.stream("GET", f"{base}/2/footprints/{supplier.footprint_id}",
+                                     headers={"Authorization": f"Bearer {token}"}) as response:
+                status = response.status_code
+                content = await read_bounded(response) if status == 200 else b""
+    except (httpx.HTTPError, ValueError, KeyError, TypeError, TimeoutError) as exc:
         raise UnprocessableError(N_("The supplier endpoint could not be read: {problem}"),
                                  reason="endpoint_unreachable", problem=type(exc).__name__) from None
-    if response.status_code != 200 or len(response.content) > MAX_FETCH_BYTES:
+    if status != 200 or content is None:
         raise UnprocessableError(N_("The supplier endpoint answered {status}."), reason="endpoint_refused",
-                                 status=response.status_code)
+                                 status=status)
     try:
-        data = msgspec.json.decode(response.content)["data"]
+        data = msgspec.json.decode(content)["data"]
     except (msgspec.DecodeError, KeyError, TypeError):
         raise UnprocessableError(N_("The supplier endpoint answered {status}."), reason="endpoint_refused",
-                                 status=response.status_code) from None
+                                 status=status) from None
     return msgspec.json.encode(data)
 
 
