@@ -74,7 +74,10 @@ def serve(demo: bool, host: str, port: int, workers: int, tls_cert: str | None, 
     if tls_self_signed:
         from carbonpuhui.tls import self_signed
 
-        cert, key = self_signed(settings.data_dir / "tls", [host, "localhost", "127.0.0.1", "::1"])
+        try:
+            cert, key = self_signed(settings.data_dir / "tls", [host, "localhost", "127.0.0.1", "::1"])
+        except ValueError as exc:  # a name a certificate cannot carry: empty, over 64 characters, not IDNA
+            raise click.UsageError(f"--host {host!r} cannot name a certificate: {exc}") from exc
         tls_cert, tls_key = str(cert), str(key)
         click.echo(f"self-signed certificate: {cert}", err=True)
     if settings.embedded_database:

@@ -36,6 +36,13 @@ class ProductRepository:
             .values(inventory_revision=expected + 1, **values).execution_options(synchronize_session=False))
         return result.rowcount == 1  # type: ignore[attr-defined]
 
+    async def lock(self, gtin: str) -> None:
+        """Hold the product row's write lock until the transaction ends: a write that changes nothing,
+        which locks the row on PostgreSQL and the database on SQLite alike (FOR UPDATE is PostgreSQL only)."""
+        await self.session.execute(
+            update(Product).where(Product.gtin == gtin).values(inventory_revision=Product.inventory_revision)
+            .execution_options(synchronize_session=False))
+
     async def replace_lines(self, gtin: str, lines: Sequence[InventoryLine]) -> None:
         await self.session.execute(delete(InventoryLine).where(InventoryLine.gtin == gtin))
         self.session.add_all(lines)

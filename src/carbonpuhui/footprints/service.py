@@ -16,7 +16,15 @@ from carbonpuhui.auth import Principal
 from carbonpuhui.errors import ConflictError, FieldError, ForbiddenError, NotFoundError, UnprocessableError
 from carbonpuhui.factors.models import FactorVersion
 from carbonpuhui.factors.repository import FactorRepository
-from carbonpuhui.factors.schemas import DataQuality, Lognormal, Names, Normal, Triangular, Uncertainty, Uniform
+from carbonpuhui.factors.schemas import (
+    DataQuality,
+    Lognormal,
+    Names,
+    Normal,
+    Triangular,
+    Uncertainty,
+    Uniform,
+)
 from carbonpuhui.factors.service import FactorService, enterprise_of, plain, region_known
 from carbonpuhui.footprints import calculation
 from carbonpuhui.footprints.gtin import InvalidGTIN, normalise_gtin
@@ -36,8 +44,8 @@ from carbonpuhui.footprints.schemas import (
     ProductOut,
     PublicProduct,
     RefreshResult,
-    StaleFactor,
     StageHotspot,
+    StaleFactor,
 )
 from carbonpuhui.footprints.units import UnitError, conversion_factor, known_unit
 from carbonpuhui.i18n import N_, translate
@@ -212,6 +220,9 @@ class ProductService:
 
     async def assign_verifier(self, gtin: str, body: str, actor: Principal) -> Product:
         product = await self.owned(gtin, actor)
+        if "\x00" in body:  # PostgreSQL text cannot hold U+0000
+            raise UnprocessableError(N_("Some fields are invalid."), errors=[
+                FieldError(field="certification_body", message=N_("Must not contain the NUL character."))])
         if body not in await self.repo.verifiers(product.gtin):
             self.session.add(ProductVerifier(gtin=product.gtin, body_org=body, assigned_at=utcnow(),
                                              assigned_by=actor.sub))

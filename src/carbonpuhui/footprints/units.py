@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from functools import lru_cache
-
-import re
 
 import pint
 
@@ -18,6 +17,10 @@ _UREG.define("pair = 2 * piece")
 _UREG.define("passenger = [passenger]")
 _UREG.define("pkm = passenger * kilometer = passenger_km")
 _UREG.define("tkm = tonne * kilometer = tonne_km")
+
+# A conversion factor beyond 10**±30 is no real pair of units ("Ym³³/ym³³·kg" is 10**1296 kg): it
+# would overflow Decimal, or the float64 Monte Carlo inputs, or turn a positive amount into zero.
+_MAX_DECADES = 30
 
 # How people write units in inventories, rewritten into pint's grammar.
 _SPELLINGS = {"·": "*", "²": "**2", "³": "**3", "litre": "liter", "metre": "meter"}
@@ -64,7 +67,9 @@ def conversion_factor(from_unit: str, to_unit: str) -> Decimal:
         return Decimal(1)
     source, target = _parse(from_unit), _parse(to_unit)
     try:
-        factor = _UREG.Quantity(Decimal(1), source).to(target).magnitude
-    except pint.DimensionalityError:
+        factor = Decimal(_UREG.Quantity(Decimal(1), source).to(target).magnitude).normalize()
+    except (pint.DimensionalityError, ArithmeticError):
         raise UnitError("incommensurable_units", f"{from_unit} does not convert to {to_unit}") from None
-    return Decimal(factor).normalize()
+    if not factor.is_finite() or not factor or abs(factor.adjusted()) > _MAX_DECADES:
+        raise UnitError("incommensurable_units", f"{from_unit} is 10**{factor.adjusted()} {to_unit}: out of range")
+    return factor

@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Request
-from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carbonpuhui.pact.models import PactClient
@@ -38,6 +38,10 @@ def validate_callback_url(url: str | None, *, allow_http: bool) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in ({"https", "http"} if allow_http else {"https"}) or not parts.hostname:
         raise ValueError("the callback URL must be an absolute https:// URL")
+    try:
+        parts.port  # noqa: B018 - raises on a port past 65535 or not a number
+    except ValueError:
+        raise ValueError("the callback URL's port must be a number from 0 to 65535") from None
     if parts.query or parts.fragment:
         raise ValueError("the callback URL is a base URL: no query or fragment")
     return url.rstrip("/")

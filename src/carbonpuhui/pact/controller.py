@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.background_tasks import BackgroundTask
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -20,12 +20,18 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from carbonpuhui.auth import Principal, access
 from carbonpuhui.auth.tokens import mint_token
 from carbonpuhui.deps import CurrentPrincipal, DbSession
-from carbonpuhui.errors import BadRequestError
+from carbonpuhui.errors import BadRequestError, request_locale
 from carbonpuhui.factors.schemas import FactorOut
 from carbonpuhui.factors.service import to_out
 from carbonpuhui.i18n import N_
 from carbonpuhui.pact import events
-from carbonpuhui.pact.bodies import ImportFootprint, PublishedFootprint, PublishedPage, PublishFootprint, Sharing
+from carbonpuhui.pact.bodies import (
+    ImportFootprint,
+    PublishedFootprint,
+    PublishedPage,
+    PublishFootprint,
+    Sharing,
+)
 from carbonpuhui.pact.clients import TOKEN_TTL_SECONDS, TokenServer, basic_client_id
 from carbonpuhui.pact.errors import EXCEPTION_HANDLERS, PactError, PactErrorBody
 from carbonpuhui.pact.models import PactClient
@@ -207,10 +213,10 @@ class MerchantPactController(Controller):
 
     @post("/v1/merchant/products/{gtin:str}/pact-footprints", **access(roles=("merchant",), errors=(404, 409), body=True),
           status_code=HTTP_201_CREATED, summary="Publish the product's footprint as a PACT ProductFootprint")
-    async def publish(self, gtin: GtinPath, data: JSONBody[PublishFootprint], db_session: DbSession,
-                      principal: CurrentPrincipal) -> PublishedFootprint:
+    async def publish(self, request: Request[Any, Any, Any], gtin: GtinPath, data: JSONBody[PublishFootprint],
+                      db_session: DbSession, principal: CurrentPrincipal) -> PublishedFootprint:
         service = PactService(db_session)
-        return await service.out(await service.publish(gtin, data, principal))
+        return await service.out(await service.publish(gtin, data, principal, locale=request_locale(request)))
 
     @get("/v1/merchant/pact-footprints", **access(roles=("merchant",)), summary="The organisation's published footprints")
     async def list_own(self, db_session: DbSession, principal: CurrentPrincipal,
