@@ -32,7 +32,7 @@ from carbonpuhui.app import create_app
 from carbonpuhui.auth.tokens import mint_token
 from carbonpuhui.db import Database
 from carbonpuhui.errors import UnprocessableError
-from carbonpuhui.pact import events, service
+from carbonpuhui.pact import events, outbound
 from carbonpuhui.pact.service import PactService
 from carbonpuhui.settings import Settings
 from tests.api.test_pact_api import (
@@ -184,7 +184,7 @@ def test_ipv6_addresses_embedding_a_private_ipv4_are_not_public(settings, monkey
     assert ipaddress.ip_address(address).is_global  # what the stdlib alone would let through
     fake_dns(monkeypatch, {"embedded.test": [address]})
     with pytest.raises(UnprocessableError) as refused:
-        service.check_outbound("https://embedded.test", settings)
+        outbound.check_outbound("https://embedded.test", settings)
     assert refused.value.reason == "endpoint_not_public"
 
 
@@ -210,7 +210,7 @@ def test_discovery_cannot_downgrade_the_token_endpoint_to_http():
 
     async def run() -> str:
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-            return await service.client_credentials_token(client, "https://supplier.example", "id", "secret")
+            return await outbound.client_credentials_token(client, "https://supplier.example", "id", "secret")
 
     assert asyncio.run(run()) == "t"
     # The client secret never travels over plain http, whatever the supplier's discovery says.
@@ -247,9 +247,9 @@ def mock_supplier(monkeypatch: pytest.MonkeyPatch, bodies: dict[str, Endless]) -
             return httpx.Response(200, json={"access_token": "t", "token_type": "Bearer"})
         return httpx.Response(404, json={"code": "NoSuchFootprint", "message": "no"})
 
-    monkeypatch.setattr(service, "check_outbound", lambda url, settings: None)
-    monkeypatch.setattr(service, "httpx_client", lambda settings: httpx.AsyncClient(
-        transport=httpx.MockTransport(handler), timeout=service.FETCH_TIMEOUT))
+    monkeypatch.setattr(outbound, "check_outbound", lambda url, settings: None)
+    monkeypatch.setattr(outbound, "httpx_client", lambda settings: httpx.AsyncClient(
+        transport=httpx.MockTransport(handler), timeout=outbound.FETCH_TIMEOUT))
     return seen
 
 
@@ -264,11 +264,11 @@ def test_a_giant_supplier_answer_is_read_only_up_to_the_limit(pact, auth, monkey
         "category": "chemicals.solvent", "supplier": {"base_url": "https://supplier.example", "client_id": "c",
                                                       "client_secret": "s", "footprint_id": FOOTPRINT_PATH[14:]}})
     assert response.status_code == 422, response.text
-    assert body.served <= service.MAX_FETCH_BYTES // 65536 + 2, body.served
+    assert body.served <= outbound.MAX_FETCH_BYTES // 65536 + 2, body.served
 
 
 def test_a_supplier_that_trickles_its_answer_runs_into_a_deadline(pact, auth, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(service, "FETCH_DEADLINE_SECONDS", 0.5, raising=False)
+    monkeypatch.setattr(outbound, "FETCH_DEADLINE_SECONDS", 0.5, raising=False)
     seen = mock_supplier(monkeypatch, {"/.well-known/openid-configuration": Endless(chunks=40, delay=0.1)})
     response = pact.post("/v1/merchant/pact-imports", headers=auth("merchant", org="buyer"), json={
         "category": "chemicals.solvent", "supplier": {"base_url": "https://supplier.example", "client_id": "c",

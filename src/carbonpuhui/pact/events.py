@@ -16,13 +16,13 @@ from carbonpuhui.i18n import N_
 from carbonpuhui.pact import schemas
 from carbonpuhui.pact.errors import PactError
 from carbonpuhui.pact.models import PactClient, PactEvent
-from carbonpuhui.pact.service import (
+from carbonpuhui.pact.outbound import (
     FETCH_DEADLINE_SECONDS,
-    PactService,
     check_outbound,
     client_credentials_token,
     httpx_client,
 )
+from carbonpuhui.pact.service import PactService
 
 log = logging.getLogger("carbonpuhui.pact.events")
 DELIVERY_ATTEMPTS = 3
