@@ -848,6 +848,17 @@ def test_import_makes_an_enterprise_factor_of_the_buyer(pact, settings, auth):
     assert factor["category"] == "chemicals.solvent"
     assert factor["gwp_basis"] == doc["pcf"]["characterizationFactors"]
     assert doc["id"] in factor["source"]
+    # The same footprint again changes nothing; a changed one is the next version.
+    again = pact.post("/v1/merchant/pact-imports", json={"category": "chemicals.solvent", "footprint": doc},
+                      headers=buyer)
+    assert again.status_code == 201 and again.json()["version"] == factor["version"]
+    changed = {**doc, "comment": doc["comment"], "pcf": {**doc["pcf"], "pCfExcludingBiogenic": "0.5"}}
+    newer = pact.post("/v1/merchant/pact-imports", json={"category": "chemicals.solvent", "footprint": changed},
+                      headers=buyer)
+    assert newer.status_code == 201, newer.text
+    assert newer.json()["version"] == factor["version"] + 1 and newer.json()["kgco2e_per_unit"] == "0.5"
+    assert pact.post("/v1/merchant/pact-imports", json={"category": "chemicals.solvent", "footprint": doc},
+                     headers=buyer).json()["version"] == factor["version"] + 2  # back to the first value: new version
 
     # The buyer's inventory can name it: 4 L of solvent per kilogram of the buyer's product.
     code = gtin(9)
@@ -949,3 +960,25 @@ def test_refusals_before_routing_are_pact_shaped_under_2_only(pact):
     elsewhere = pact.request("DELETE", "/v1/factors")
     assert elsewhere.status_code == 405
     assert elsewhere.headers["content-type"].startswith("application/problem+json")
+
+
+def test_failures_inside_pact_routes_are_pact_shaped(pact, settings, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from carbonpuhui.pact.service import PactService
+
+    async def down(*_args, **_kwargs):
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError("database down"))
+
+    async def bug(*_args, **_kwargs):
+        raise RuntimeError("a bug")
+
+    headers = client_headers(pact, settings, "buyer")
+    monkeypatch.setattr(PactService, "visible", down)
+    unavailable = pact.get("/2/footprints", headers=headers)
+    assert unavailable.status_code == 503 and unavailable.headers["retry-after"]
+    assert unavailable.json()["code"] == "InternalError" and unavailable.json().keys() == {"code", "message"}
+    monkeypatch.setattr(PactService, "visible", bug)
+    broken = pact.get("/2/footprints", headers=headers)
+    assert broken.status_code == 500
+    assert broken.json()["code"] == "InternalError" and "a bug" not in broken.text

@@ -79,8 +79,28 @@ def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Re
     return _response(request, "BadRequest", N_("The request is malformed."), 400)
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
-    PactError: handle_pact_error,
-    ProblemError: handle_platform_error,
-    HTTPException: handle_http_error,
-}
+def _reshaped(platform_handler: Any) -> Any:
+    """The platform's handler for failures (database down, a collision, a bug) decides status,
+    logging and Retry-After; the body becomes PACT's."""
+
+    def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[PactErrorBody]:
+        problem = platform_handler(request, exc)
+        status = problem.status_code
+        headers = {k: v for k, v in problem.headers.items() if k.lower() == "retry-after"}
+        detail = getattr(problem.content, "detail", None) or N_("An unexpected error occurred; it has been logged.")
+        return Response(PactErrorBody(code="InternalError" if status >= 500 else "BadRequest", message=detail),
+                        status_code=status, headers=headers, media_type="application/json")
+
+    return handle
+
+
+def _handlers() -> dict[type[Exception], Any]:
+    from carbonpuhui.errors import exception_handlers as platform
+
+    handlers: dict[type[Exception], Any] = {cls: _reshaped(fn) for cls, fn in platform.items()}
+    handlers.update({PactError: handle_pact_error, ProblemError: handle_platform_error,
+                     HTTPException: handle_http_error})
+    return handlers
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = _handlers()

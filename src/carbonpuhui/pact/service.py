@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carbonpuhui.auth import Principal
 from carbonpuhui.errors import ConflictError, FieldError, ForbiddenError, NotFoundError, UnprocessableError
 from carbonpuhui.factors.schemas import FactorBody, FactorCreate, Names, NoUncertainty
-from carbonpuhui.factors.service import FactorService, enterprise_of, plain
+from carbonpuhui.factors.service import FactorService, content_hash, enterprise_of, plain
 from carbonpuhui.footprints import calculation
 from carbonpuhui.footprints.gtin import InvalidGTIN, normalise_gtin
 from carbonpuhui.footprints.models import Product
@@ -307,6 +307,8 @@ class PactService:
             if latest is not None and latest.owner_org != org:
                 raise ConflictError(N_("Factor {id} already exists; add a version instead."), reason="factor_exists",
                                     id=factor_id)
+            if latest is not None and latest.status == "published" and latest.content_hash == content_hash(factor_body):
+                return latest  # the same footprint imported again changes nothing
             row = await service.add_version(factor_id, factor_body, actor_admin(actor))
         else:
             fields_create = msgspec.structs.asdict(factor_body)
