@@ -92,14 +92,18 @@ class PlatformPlugin:
         settings = self.settings
         db = Database(settings.effective_database_url)
         stores = Stores(settings)
+        # The local key signs PACT client tokens in every mode, and everybody's tokens when no
+        # identity provider (JWKS URL) is configured.
+        jwks = public_jwks(load_or_create_signing_key(settings.key_path))
         if settings.jwks_url:
-            keys, jwks = KeyProvider(jwks_url=settings.jwks_url), None
+            validator = TokenValidator(KeyProvider(jwks_url=settings.jwks_url), issuer=settings.token_issuer,
+                                       audience=settings.token_audience, pact_keys=KeyProvider.local(settings.key_path))
         else:
-            jwks = public_jwks(load_or_create_signing_key(settings.key_path))
-            keys = KeyProvider.local(settings.key_path)
+            validator = TokenValidator(KeyProvider.local(settings.key_path), issuer=settings.token_issuer,
+                                       audience=settings.token_audience)
         app_config.state.update(
             settings=settings, db=db, stores=stores, public_jwks=jwks, default_locale=settings.default_locale,
-            token_validator=TokenValidator(keys, issuer=settings.token_issuer, audience=settings.token_audience),
+            token_validator=validator,
         )
         app_config.stores = stores.registry()
         app_config.route_handlers.extend([HealthController, JWKSController, MetricsController])

@@ -84,8 +84,7 @@ def serve(demo: bool, host: str, port: int, workers: int, tls_cert: str | None, 
         _migrate(settings)
     if demo:
         _load_demo(settings)
-    if not settings.jwks_url:
-        load_or_create_signing_key(settings.key_path)  # once, before workers race for it
+    load_or_create_signing_key(settings.key_path)  # once, before workers race for it (PACT tokens use it)
     if workers > 1:
         # Prometheus counters from every worker, aggregated at /metrics.
         metrics_dir = settings.data_dir / "prometheus"

@@ -307,16 +307,16 @@ def test_cli_token_refuses_unknown_role_and_external_idp(settings) -> None:
 # --- external identity provider ------------------------------------------------------------------
 
 
-def test_app_with_jwks_url_serves_no_jwks_and_401s_when_keys_unreachable(settings) -> None:
+def test_app_with_jwks_url_takes_no_local_role_tokens_and_401s_when_keys_unreachable(settings) -> None:
     external = make_settings(settings.data_dir.parent / "external", database_url=settings.database_url,
                              jwks_url="http://127.0.0.1:9/jwks")
     token = mint_token(external.key_path, issuer=external.token_issuer, audience=external.token_audience,
                        sub="s", roles=["admin"])
     with TestClient(create_app(external), raise_server_exceptions=False) as client:
+        # The platform's own key is published: it signs the PACT clients' tokens, nothing else.
         jwks = client.get("/.well-known/jwks.json")
-        assert jwks.status_code == 404
-        assert jwks.headers["content-type"].startswith(PROBLEM)
-        assert jwks.json()["reason"] == "external_jwks"
+        assert jwks.status_code == 200
+        assert [k["kid"] for k in jwks.json()["keys"]] == [load_or_create_signing_key(external.key_path).kid]
         for method, path in [*PROTECTED, ("GET", "/v1/factors")]:
             response = call(client, method, path, {"Authorization": f"Bearer {token}"})
             assert_401(response, "invalid_token", INVALID_TOKEN_CHALLENGE)

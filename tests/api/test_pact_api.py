@@ -982,3 +982,27 @@ def test_failures_inside_pact_routes_are_pact_shaped(pact, settings, monkeypatch
     broken = pact.get("/2/footprints", headers=headers)
     assert broken.status_code == 500
     assert broken.json()["code"] == "InternalError" and "a bug" not in broken.text
+
+
+def test_pact_clients_work_when_people_sign_in_at_an_identity_provider(settings, auth):
+    # People's tokens come from an external IdP (its JWKS is unreachable here); the platform still
+    # issues its PACT clients' tokens itself, under its own issuer, and accepts only those from its key.
+    external = make_settings(settings.data_dir.parent / "idp-mode", database_url=settings.database_url,
+                             jwks_url="http://127.0.0.1:9/jwks")
+    with TestClient(create_app(external), base_url=HTTPS, raise_server_exceptions=False) as pact:
+        token = access_token(pact, *new_client(external, "buyer"))
+        claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+        assert claims["iss"] == tokens.PACT_ISSUER and claims["scope"] == "pact" and claims["roles"] == []
+        listed = pact.get("/2/footprints", headers=bearer(token))
+        assert listed.status_code == 200, listed.text
+        assert listed.json() == {"data": []}
+        # The same key cannot make a person's token: roles, or a missing pact scope, are refused.
+        for roles, scope in ((["admin"], "pact"), ([], None)):
+            forged = tokens.mint_token(external.key_path, issuer=tokens.PACT_ISSUER, audience=external.token_audience,
+                                       sub="x", roles=roles, org="buyer", scope=scope)
+            assert pact.get("/v1/me", headers=bearer(forged)).status_code == 401
+        # Nor may a PACT token claim the IdP's issuer with the platform's key.
+        wrong_issuer = tokens.mint_token(external.key_path, issuer=external.token_issuer,
+                                         audience=external.token_audience, sub="x", roles=[], org="buyer",
+                                         client_id=claims["client_id"], scope="pact")
+        assert_pact_error(pact.get("/2/footprints", headers=bearer(wrong_issuer)), 400, "BadRequest")

@@ -55,16 +55,32 @@ def _invalid(message: str, **params: object) -> UnauthorizedError:
     )
 
 
+# With an external identity provider the platform still issues its PACT clients' tokens itself
+# (client credentials at /auth/token), with its own key and under this issuer.
+PACT_ISSUER = "urn:carbonpuhui:pact"
+
+
+def _registry(issuer: str, audience: str) -> jwt.JWTClaimsRegistry:
+    return jwt.JWTClaimsRegistry(
+        leeway=CLOCK_SKEW_SECONDS,
+        iss={"essential": True, "value": issuer},
+        aud={"essential": True, "value": audience},
+        sub={"essential": True},
+        exp={"essential": True},
+    )
+
+
 class TokenValidator:
-    def __init__(self, keys: KeyProvider, *, issuer: str, audience: str) -> None:
+    """``keys`` and ``issuer``: the tokens people and apps bring. ``pact_keys``: the platform's own
+    key, when people's tokens come from an identity provider; tokens it signed are accepted only as
+    PACT client tokens (issuer ``PACT_ISSUER``, scope ``pact``, no roles)."""
+
+    def __init__(self, keys: KeyProvider, *, issuer: str, audience: str,
+                 pact_keys: KeyProvider | None = None) -> None:
         self.keys = keys
-        self.registry = jwt.JWTClaimsRegistry(
-            leeway=CLOCK_SKEW_SECONDS,
-            iss={"essential": True, "value": issuer},
-            aud={"essential": True, "value": audience},
-            sub={"essential": True},
-            exp={"essential": True},
-        )
+        self.registry = _registry(issuer, audience)
+        self.pact_keys = pact_keys
+        self.pact_registry = _registry(PACT_ISSUER, audience)
 
     async def validate(self, token: str) -> Principal:
         try:
@@ -76,8 +92,13 @@ class TokenValidator:
             raise _invalid(N_("The token's signing algorithm {alg} is not accepted."), alg=str(alg))
         if str(header.get("typ", "")).lower() not in ("at+jwt", "application/at+jwt"):
             raise _invalid(N_("The token is not an access token (typ must be at+jwt)."))
+        registry, pact_only = self.registry, False
+        if self.pact_keys is not None:
+            local = await self.pact_keys.key_set(None)
+            if header.get("kid") in {k.kid for k in local.keys}:
+                registry, pact_only = self.pact_registry, True
         try:
-            keyset: KeySet = await self.keys.key_set(header.get("kid"))
+            keyset: KeySet = local if pact_only else await self.keys.key_set(header.get("kid"))
         except Exception:  # noqa: BLE001 - an unreachable JWKS must not become a 500
             raise _invalid(N_("The token's signing keys could not be loaded.")) from None
         try:
@@ -86,7 +107,7 @@ class TokenValidator:
             raise _invalid(N_("The token's signature is not valid.")) from None
         claims = decoded.claims
         try:
-            self.registry.validate(claims)
+            registry.validate(claims)
         except ExpiredTokenError:
             raise _invalid(N_("The token has expired.")) from None
         except JoseError as exc:
@@ -105,6 +126,8 @@ class TokenValidator:
             raise _invalid(N_("The token's {claim} claim is not valid."), claim="org")
         scope = claims.get("scope")
         client_id = claims.get("client_id")
+        if pact_only and (roles or not isinstance(scope, str) or "pact" not in scope.split()):
+            raise _invalid(N_("The token's {claim} claim is not valid."), claim="scope")
         return Principal(sub=claims["sub"], roles=frozenset(r for r in roles if r in ROLES), org=org,
                          client_id=client_id if isinstance(client_id, str) else None,
                          scope=frozenset(scope.split()) if isinstance(scope, str) else frozenset())

@@ -18,7 +18,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from carbonpuhui.auth import Principal, access
-from carbonpuhui.auth.tokens import mint_token
+from carbonpuhui.auth.tokens import PACT_ISSUER, mint_token
 from carbonpuhui.deps import CurrentPrincipal, DbSession
 from carbonpuhui.errors import BadRequestError, request_locale
 from carbonpuhui.factors.schemas import FactorOut
@@ -127,7 +127,8 @@ class PactAuthController(Controller):
         settings = request.app.state.settings
 
         def mint(client: PactClient) -> str:
-            return mint_token(settings.key_path, issuer=settings.token_issuer, audience=settings.token_audience,
+            issuer = PACT_ISSUER if settings.jwks_url else settings.token_issuer
+            return mint_token(settings.key_path, issuer=issuer, audience=settings.token_audience,
                               sub=f"pact-client:{client.client_id}", roles=[], org=client.org,
                               ttl=TOKEN_TTL_SECONDS, client_id=client.client_id, scope="pact")
 
