@@ -616,3 +616,12 @@ def test_a_lines_own_ratings_override_the_factors_criterion_by_criterion(client,
     # Line 1: its own precision (1) with the factor's other three (2, 2, 2); line 2: the factor's.
     assert [r["dqr"] for r in result["lines"]] == [(2 + 2 + 2 + 1) / 4, (2 + 2 + 2 + 4) / 4]
     assert result["dqr"] == pytest.approx(((2 + 2 + 2 + 1) / 4 + (2 + 2 + 2 + 4) / 4) / 2)
+
+
+def test_lines_sharing_a_factor_each_name_their_own_refusal(client, auth):
+    acme = auth("merchant", org="acme")
+    create_product(client, acme)
+    lines = [line(factor_id="no-such-factor"), line(direct_kgco2e="1", unit="kg"), line(factor_id="no-such-factor")]
+    response = put_inventory(client, acme, lines)
+    assert response.status_code == 422
+    assert field_errors(response) == ["lines[0].factor_id", "lines[2].factor_id"]

@@ -306,13 +306,20 @@ class ProductService:
                                        message=N_("Must not be before reference_period_start.")))
         day = min(end, utcnow().date())  # factors valid at the end of the period (or today)
         rows: list[InventoryLine] = []
+        # Lines naming the same factor (or category and unit) pin the same version: look it up once.
+        pinned: dict[tuple[object, ...], tuple[FactorVersion | None, list[FieldError]]] = {}
         for i, line in enumerate(data.lines):
             field = f"lines[{i}]"
             line_problems = activity_problems(line, field)
             if line_problems:
                 problems += line_problems
                 continue
-            factor, pin_problems = await self._pin(line, field, product, day, actor, locale)
+            key = (line.factor_id, line.factor_version, line.factor_category, line.unit, line.direct_kgco2e is None)
+            if key not in pinned:
+                pinned[key] = await self._pin(line, field, product, day, actor, locale)
+            factor, pin_problems = pinned[key]
+            pin_problems = [FieldError(field=f"{field}.{e.field.split('.', 1)[1]}", message=e.message)
+                            for e in pin_problems] if pin_problems else []
             problems += pin_problems
             if pin_problems:
                 continue
@@ -399,9 +406,13 @@ class ProductService:
         owner = Principal(sub="owner", roles=frozenset({"merchant"}), org=product.owner_org)
         day = min(self._period(product)[1], utcnow().date())
         out: dict[tuple[str, int], StaleFactor] = {}
+        newest: dict[str, FactorVersion | None] = {}
         for line in lines:
-            latest = _newest_valid([r for r in await self.factor_repo.versions(line.factor_id)  # type: ignore[arg-type]
-                                    if r.status == "published" and FactorService.visible(r, owner)], day)
+            if line.factor_id not in newest:  # one query per factor, however many lines use it
+                newest[line.factor_id] = _newest_valid(  # type: ignore[index]
+                    [r for r in await self.factor_repo.versions(line.factor_id)  # type: ignore[arg-type]
+                     if r.status == "published" and FactorService.visible(r, owner)], day)
+            latest = newest[line.factor_id]  # type: ignore[index]
             if latest is not None and latest.version > (line.factor_version or 0):
                 key = (line.factor_id, line.factor_version)
                 out[key] = StaleFactor(id=line.factor_id, version=line.factor_version,  # type: ignore[arg-type]
