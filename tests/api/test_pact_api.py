@@ -15,12 +15,10 @@ import base64
 import hashlib
 import json
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
@@ -39,6 +37,7 @@ from carbonpuhui.pact.clients import create_client
 from carbonpuhui.pact.models import PactEvent
 from carbonpuhui.settings import Settings
 from tests.conftest import make_settings
+from tests.http_stub import JSONHandler, StubServer
 from tests.pact_schema import VALIDATOR
 
 HTTPS = "https://testserver.local"
@@ -697,7 +696,7 @@ def test_plain_json_content_type_is_accepted(pact, settings):
     assert response.status_code == 200, response.text
 
 
-class Receiver:
+class Receiver(StubServer):
     """A tiny PACT host on loopback: a token endpoint taking one credential pair, an events endpoint
     recording what arrives, and a footprint endpoint serving whatever ``footprints`` holds."""
 
@@ -708,21 +707,7 @@ class Receiver:
         self.footprints: dict[str, dict[str, Any]] = {}
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send(self, status: int, body: dict[str, Any] | None = None) -> None:
-                payload = json.dumps(body).encode() if body is not None else b""
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def _body(self) -> bytes:
-                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
+        class Handler(JSONHandler):
             def do_GET(self) -> None:  # noqa: N802
                 if self.path.startswith("/2/footprints/"):
                     if self.headers.get("Authorization") != f"Bearer {receiver.TOKEN}":
@@ -747,17 +732,7 @@ class Receiver:
                     return self._send(200)
                 return self._send(404, {"code": "NoSuchFootprint", "message": "no"})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import socket
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
 
@@ -53,12 +51,13 @@ from tests.api.test_pact_api import (
     published_product,
 )
 from tests.conftest import make_settings
+from tests.http_stub import JSONHandler, StubServer
 
 REAL_GETADDRINFO = socket.getaddrinfo
 PUBLIC_IP = "93.184.216.34"  # any global unicast address; nothing connects to it in these tests
 
 
-class Recorder:
+class Recorder(StubServer):
     """A loopback HTTP host recording every request line; ``hold`` seconds are spent on each
     POST /2/events while counting how many are in progress at once."""
 
@@ -70,18 +69,7 @@ class Recorder:
         lock = threading.Lock()
         recorder = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send(self, status: int, body: dict[str, Any] | None = None) -> None:
-                payload = json.dumps(body).encode() if body is not None else b""
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
+        class Handler(JSONHandler):
             def do_GET(self) -> None:  # noqa: N802
                 recorder.requests.append(f"GET {self.path}")
                 self._send(404, {"code": "NoSuchFootprint", "message": "no"})
@@ -99,17 +87,7 @@ class Recorder:
                     recorder.active -= 1
                 return self._send(200)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Recorder:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture
