@@ -26,6 +26,7 @@ from carbonpuhui.footprints.schemas import (
 )
 from carbonpuhui.footprints.service import ProductService
 from carbonpuhui.i18n import N_
+from carbonpuhui.throttle import spend_compute
 
 GtinPath = Annotated[str, PathParameter(min_length=1, max_length=20, description="GTIN-8, -12, -13 or -14")]
 OrgPath = Annotated[str, PathParameter(min_length=1, max_length=100)]
@@ -108,7 +109,7 @@ class MerchantProductController(Controller):
                             principal: CurrentPrincipal) -> Response[InventoryOut]:
         return _with_etag(await ProductService(db_session).inventory(gtin, principal))
 
-    @get("/{gtin:str}/footprint", **access(roles=READERS, errors=(404, 422)),
+    @get("/{gtin:str}/footprint", **access(roles=READERS, errors=(404, 422, 429)), before_request=spend_compute,
          summary="The footprint per declared unit: stages, lines, hotspots, quality, Monte Carlo",
          description="Same inventory, same factor versions and same seed give identical numbers.")
     async def footprint(self, gtin: GtinPath, db_session: DbSession, principal: CurrentPrincipal,
@@ -116,7 +117,8 @@ class MerchantProductController(Controller):
         result = await ProductService(db_session).footprint(gtin, principal, samples=samples, seed=seed)
         return Response(result, headers={"Cache-Control": "private, no-store"})
 
-    @post("/{gtin:str}/footprint/refresh", **access(roles=("merchant",), errors=(404, 409, 422)),
+    @post("/{gtin:str}/footprint/refresh", **access(roles=("merchant",), errors=(404, 409, 422, 429)),
+          before_request=spend_compute,
           status_code=HTTP_200_OK, summary="Move resolved lines to the newest factor versions, explicitly")
     async def refresh(self, gtin: GtinPath, db_session: DbSession, principal: CurrentPrincipal,
                       samples: Samples = 10_000, seed: Seed = 1) -> RefreshResult:

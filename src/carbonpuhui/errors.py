@@ -138,6 +138,10 @@ class UnprocessableError(ProblemError):
     status_code = 422
 
 
+class TooManyRequestsError(ProblemError):
+    status_code = 429
+
+
 class ServiceUnavailableError(ProblemError):
     status_code = 503
 
@@ -354,6 +358,6 @@ exception_handlers: dict[type[Exception], Any] = {
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE", "BadRequestError", "ConflictError", "FieldError", "ForbiddenError",
-    "NotFoundError", "Problem", "ProblemError", "ServiceUnavailableError",
+    "NotFoundError", "Problem", "ProblemError", "ServiceUnavailableError", "TooManyRequestsError",
     "UnauthorizedError", "UnprocessableError", "UnsupportedMediaTypeError", "exception_handlers", "problem_response",
 ]

@@ -25,6 +25,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     jwks_url: str | None = None  # None -> the local signing key in data_dir
     default_locale: str = "zh-Hans"
     public_rate_limit_per_minute: int = 600
+    # Footprint computations (Monte Carlo) per caller and minute: each can cost a second of CPU.
+    compute_rate_limit_per_minute: int = 120
     max_body_bytes: int = 1_048_576
     log_json: bool = True
     trusted_proxies: str | None = None  # e.g. "10.0.0.1,10.0.0.2": honour their X-Forwarded-For
@@ -69,7 +71,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
                  "jwks_url", "default_locale", "trusted_proxies", "pact_ca_bundle"):
         if (value := get(name)) is not None:
             values[name] = value
-    for name in ("public_rate_limit_per_minute", "max_body_bytes"):
+    for name in ("public_rate_limit_per_minute", "compute_rate_limit_per_minute", "max_body_bytes"):
         if (value := get(name)) is not None:
             values[name] = int(value)
     for name in ("log_json", "pact_allow_http", "pact_outbound_private"):

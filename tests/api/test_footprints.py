@@ -625,3 +625,35 @@ def test_lines_sharing_a_factor_each_name_their_own_refusal(client, auth):
     response = put_inventory(client, acme, lines)
     assert response.status_code == 422
     assert field_errors(response) == ["lines[0].factor_id", "lines[2].factor_id"]
+
+
+def test_footprint_computations_have_a_per_caller_budget(settings, auth, monkeypatch):
+    from types import SimpleNamespace
+
+    from litestar.testing import TestClient
+
+    from carbonpuhui import throttle
+    from carbonpuhui.app import create_app
+    from tests.conftest import make_settings
+
+    # One instant for the whole test, 15 s into a window: no window boundary can reset the count.
+    monkeypatch.setattr(throttle, "time", SimpleNamespace(time=lambda: 1_800_000_015.0))
+
+    tight = make_settings(settings.data_dir, database_url=settings.effective_database_url,
+                          compute_rate_limit_per_minute=2)
+    with TestClient(create_app(tight), raise_server_exceptions=False) as client:
+        acme, admin = auth("merchant", org="acme", sub="alice"), auth("admin", sub="root")
+        create_product(client, acme)
+        put_inventory(client, acme, [line(unit="kg", direct_kgco2e="1")])
+        url = f"/v1/merchant/products/{STEEL_GTIN}/footprint"
+        assert [client.get(url, headers=acme).status_code for _ in range(2)] == [200, 200]
+        refused = client.get(url, headers=acme, params={"lang": "en"})
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["reason"] == "compute_rate_limited"
+        assert refused.headers["retry-after"] == "45"
+        assert "footprint computations" in refused.json()["detail"]
+        # The budget is the caller's: another caller still computes; reads without computing are free.
+        assert client.get(url, headers=admin).status_code == 200
+        assert client.get(f"/v1/merchant/products/{STEEL_GTIN}/inventory", headers=acme).status_code == 200
+        # Refused before any work: an anonymous call is a 401, not a spent budget.
+        assert client.get(url).status_code == 401

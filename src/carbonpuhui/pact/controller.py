@@ -37,6 +37,7 @@ from carbonpuhui.pact.errors import EXCEPTION_HANDLERS, PactError, PactErrorBody
 from carbonpuhui.pact.models import PactClient
 from carbonpuhui.pact.schemas import ProductFootprint
 from carbonpuhui.pact.service import PactService
+from carbonpuhui.throttle import spend_compute
 
 log = logging.getLogger("carbonpuhui.pact")
 
@@ -212,7 +213,8 @@ class PactApiController(Controller):
 class MerchantPactController(Controller):
     tags = ["pact"]
 
-    @post("/v1/merchant/products/{gtin:str}/pact-footprints", **access(roles=("merchant",), errors=(404, 409), body=True),
+    @post("/v1/merchant/products/{gtin:str}/pact-footprints",
+          **access(roles=("merchant",), errors=(404, 409, 429), body=True), before_request=spend_compute,
           status_code=HTTP_201_CREATED, summary="Publish the product's footprint as a PACT ProductFootprint")
     async def publish(self, request: Request[Any, Any, Any], gtin: GtinPath, data: JSONBody[PublishFootprint],
                       db_session: DbSession, principal: CurrentPrincipal) -> PublishedFootprint:
