@@ -243,6 +243,36 @@ def clients_revoke(client_id: str) -> None:
 
 
 @main.group()
+def pact() -> None:
+    """PACT data exchange."""
+
+
+@pact.command("redeliver")
+@click.option("--max-age-hours", default=24, show_default=True, type=click.IntRange(1, 24 * 30))
+def pact_redeliver(max_age_hours: int) -> None:
+    """Deliver again the answers to clients' events that have not arrived."""
+    from types import SimpleNamespace
+
+    from carbonpuhui.db import Database
+    from carbonpuhui.pact.events import redeliver
+
+    settings = _settings()
+
+    async def run() -> tuple[int, int]:
+        db = Database(settings.effective_database_url)
+        try:
+            return await redeliver(SimpleNamespace(db=db, settings=settings),  # type: ignore[arg-type]
+                                   max_age_hours=max_age_hours)
+        finally:
+            await db.dispose()
+
+    tried, delivered = asyncio.run(run())
+    click.echo(f'{{"tried": {tried}, "delivered": {delivered}}}')
+    if delivered < tried:
+        sys.exit(1)
+
+
+@main.group()
 def factors() -> None:
     """The emission-factor database."""
 

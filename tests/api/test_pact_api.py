@@ -981,3 +981,31 @@ def test_pact_clients_work_when_people_sign_in_at_an_identity_provider(settings,
                                          audience=external.token_audience, sub="x", roles=[], org="buyer",
                                          client_id=claims["client_id"], scope="pact")
         assert_pact_error(pact.get("/2/footprints", headers=bearer(wrong_issuer)), 400, "BadRequest")
+
+
+def test_undelivered_answers_are_delivered_again_on_request(pact, settings, receiver):
+    client_id, secret = new_client(settings, "buyer", callback_base_url=receiver.base_url,
+                                   callback_client_id=Receiver.CLIENT_ID, callback_client_secret=Receiver.SECRET)
+    headers = bearer(access_token(pact, client_id, secret))
+    request = event(CREATED, {"pf": {"productIds": ["urn:pact:null"]}})
+    assert post_event(pact, headers, request).status_code == 200
+    # The default settings refuse the loopback callback: the answer waits, recorded.
+    assert wait_for(lambda: events_of(settings)[0]["delivery_error"] is not None)
+    loopback_env = ("CARBONPUHUI_PACT_ALLOW_HTTP", "CARBONPUHUI_PACT_OUTBOUND_PRIVATE")
+    env = {"CARBONPUHUI_DATA_DIR": str(settings.data_dir), "CARBONPUHUI_DATABASE_URL": settings.effective_database_url,
+           "CARBONPUHUI_REDIS_URL": "", "CARBONPUHUI_JWKS_URL": "", **dict.fromkeys(loopback_env, "1")}
+    first = CliRunner().invoke(main, ["pact", "redeliver"], env=env, catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout) == {"tried": 1, "delivered": 1}
+    [arrived] = receiver.events
+    assert arrived["body"]["data"]["requestEventId"] == request["id"]
+    [row] = events_of(settings)
+    assert row["delivered_at"] is not None and row["delivery_error"] is None
+    again = CliRunner().invoke(main, ["pact", "redeliver"], env=env, catch_exceptions=False)
+    assert json.loads(again.stdout) == {"tried": 0, "delivered": 0} and len(receiver.events) == 1
+    # Still refused by the default settings: the command says so with its exit status.
+    assert post_event(pact, headers, event(CREATED, {"pf": {"productIds": ["urn:pact:null"]}})).status_code == 200
+    assert wait_for(lambda: events_of(settings)[-1]["delivery_error"] is not None)
+    refused = CliRunner().invoke(main, ["pact", "redeliver"], env={**env, **dict.fromkeys(loopback_env, "")},
+                                 catch_exceptions=False)
+    assert refused.exit_code == 1 and json.loads(refused.stdout) == {"tried": 1, "delivered": 0}

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import msgspec
 from litestar.datastructures import State
+from sqlalchemy import select
 
 from carbonpuhui.i18n import N_
 from carbonpuhui.pact import schemas
@@ -132,3 +133,20 @@ async def deliver(state: State, seq: int) -> None:
     if error:
         log.warning("PACT answer %s not delivered: %s", seq, error)
 
+
+
+async def redeliver(state: State, *, max_age_hours: int = 24) -> tuple[int, int]:
+    """Deliver again every recorded answer that has not arrived (a process stopped, the client's
+    API was down): ``carbonpuhui pact redeliver``. Returns (tried, delivered)."""
+    since = datetime.now(UTC) - timedelta(hours=max_age_hours)
+    async with state.db.transaction() as session:
+        pending = list((await session.scalars(
+            select(PactEvent.seq).where(PactEvent.answer.is_not(None), PactEvent.delivered_at.is_(None),
+                                        PactEvent.received_at >= since).order_by(PactEvent.seq))).all())
+    for seq in pending:
+        await deliver(state, seq)
+    async with state.db.transaction() as session:
+        delivered = len((await session.scalars(
+            select(PactEvent.seq).where(PactEvent.seq.in_(pending), PactEvent.delivered_at.is_not(None)))).all()) \
+            if pending else 0
+    return len(pending), delivered
