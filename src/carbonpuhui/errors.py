@@ -205,6 +205,8 @@ _FIELD_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^Expected `array` of length <= (\d+)"), N_("At most {n} items are allowed.")),
     (re.compile(r"^Expected `array` of length >= (\d+)"), N_("At least {n} items are required.")),
     (re.compile(r"^Invalid enum value (.+)"), N_("{value} is not one of the allowed values.")),
+    # A tagged union's unknown tag (e.g. an uncertainty "distribution": "beta").
+    (re.compile(r"^Invalid value (.+)"), N_("{value} is not one of the allowed values.")),
     (re.compile(r"^Invalid RFC3339 encoded datetime"), N_("Not an RFC 3339 date-time.")),
     (re.compile(r"^Invalid RFC3339 encoded date"), N_("Not a date (YYYY-MM-DD).")),
     (re.compile(r"^Invalid decimal string"), N_("Not a decimal number.")),

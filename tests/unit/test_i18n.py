@@ -225,3 +225,16 @@ def test_template_is_up_to_date_with_the_source(msgids: set[str]) -> None:
     assert template == msgids, (
         f"messages.pot is stale (missing {sorted(msgids - template)}, extra {sorted(template - msgids)}); "
         f"regenerate it with: {REGENERATE}")
+
+
+def test_an_unknown_union_tag_is_localised_with_its_path() -> None:
+    from carbonpuhui.errors import localise_field_message
+
+    raw = "Invalid value 'beta' - at `$.lines[0].activity_uncertainty.distribution`"
+    texts = {}
+    for locale in ("zh-Hans", "zh-Hant", "en"):
+        texts[locale], path = localise_field_message(raw, locale)
+        assert path == "lines[0].activity_uncertainty.distribution"
+        assert "'beta'" in texts[locale] and "Invalid value" not in texts[locale]
+    assert texts["en"] == "'beta' is not one of the allowed values."
+    assert len(set(texts.values())) == 3  # each language its own text
