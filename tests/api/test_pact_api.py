@@ -408,10 +408,43 @@ def test_bad_limit_is_bad_request(pact, settings, params):
     assert_pact_error(pact.get("/2/footprints", params=params, headers=headers), 400, "BadRequest")
 
 
-def test_filter_is_not_implemented(pact, settings):
+def test_filter_selects_by_the_pact_odata_subset_and_pages_with_it(pact, settings, auth):
+    grid_factor(pact, auth("admin"))
+    acme = auth("merchant", org="acme")
+    docs = [published_product(pact, acme, gtin(n), **({"product_category_cpc": "4125"} if n == 3 else {}))["document"]
+            for n in (1, 2, 3)]
     headers = client_headers(pact, settings, "buyer")
-    response = pact.get("/2/footprints", params={"$filter": "created ge '2023-01-15T10:15:30Z'"}, headers=headers)
-    assert_pact_error(response, 400, "NotImplemented")
+
+    def ids(flt: str, **params: str) -> list[str]:
+        response = pact.get("/2/footprints", params={"$filter": flt, **params}, headers=headers)
+        assert response.status_code == 200, response.text
+        return [d["id"] for d in response.json()["data"]]
+
+    everything = sorted(d["id"] for d in docs)
+    assert sorted(ids(f"created ge '{docs[1]['created']}'")) == sorted(d["id"] for d in docs[1:])
+    assert ids(f"created lt '{docs[0]['created']}'") == []
+    assert ids("productCategoryCpc eq '4125'") == [docs[2]["id"]]
+    assert ids(f"productIds/any(productId:(productId eq '{docs[0]['productIds'][0]}'))") == [docs[0]["id"]]
+    assert sorted(ids(f"companyIds/any(companyId:(companyId eq '{docs[0]['companyIds'][0]}')) and "
+                      "pcf/geographyCountry eq 'CN'")) == everything
+    assert ids("updated ge '2000-01-01T00:00:00Z'") == []  # none was ever updated
+    # Paging keeps the filter: two of the three match, one per page.
+    flt = "productCategoryCpc eq '4124'"
+    first = pact.get("/2/footprints", params={"$filter": flt, "limit": "1"}, headers=headers)
+    follow = next_link(first.headers.get("link"))
+    assert follow is not None and "%24filter=" in follow
+    second = pact.get(follow, headers=headers)
+    assert next_link(second.headers.get("link")) is None
+    seen = [d["id"] for d in first.json()["data"] + second.json()["data"]]
+    assert sorted(seen) == sorted(d["id"] for d in docs[:2])
+
+
+@pytest.mark.parametrize("flt", ["foo eq 'x'", "created ge 'yesterday'", "created ge '2020", "created", "",
+                                 "sellerIds/any(s:(s eq 'x'))", "created eq '2020-01-01T00:00:00'"])
+def test_unreadable_filter_is_bad_request(pact, settings, flt):
+    headers = client_headers(pact, settings, "buyer")
+    response = pact.get("/2/footprints", params={"$filter": flt}, headers=headers)
+    assert_pact_error(response, 400, "BadRequest")
 
 
 def test_get_footprint_matches_the_list(pact, settings, auth):

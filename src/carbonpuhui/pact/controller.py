@@ -8,6 +8,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
@@ -34,6 +35,7 @@ from carbonpuhui.pact.bodies import (
 )
 from carbonpuhui.pact.clients import TOKEN_TTL_SECONDS, TokenServer, basic_client_id
 from carbonpuhui.pact.errors import EXCEPTION_HANDLERS, PactError, PactErrorBody
+from carbonpuhui.pact.filtering import FilterError, parse_filter
 from carbonpuhui.pact.models import PactClient
 from carbonpuhui.pact.schemas import ProductFootprint
 from carbonpuhui.pact.service import PactService
@@ -166,21 +168,33 @@ class PactApiController(Controller):
     before_request = require_https
 
     @get("/footprints", **access(pact_client=True, errors=(404,), responses=PACT_ERRORS), summary="ListFootprints (PACT v2.3)",
-         description="Pages are announced in an RFC 8288 `Link: <...>; rel=\"next\"` header.")
+         description="Pages are announced in an RFC 8288 `Link: <...>; rel=\"next\"` header. `$filter` takes "
+                     "the PACT v2 OData subset (created, updated, productCategoryCpc, pcf/geographyCountry, "
+                     "pcf/referencePeriodStart/End with eq/lt/le/gt/ge; productIds/any, companyIds/any; and).")
     async def list_footprints(self, request: Request[Any, Any, Any], db_session: DbSession,
                               principal: CurrentPrincipal,
                               limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
                               cursor: Annotated[str | None, QueryParameter(max_length=100)] = None,
                               ) -> Response[FootprintList]:
-        if "$filter" in request.query_params:
-            raise PactError("NotImplemented", N_("Filtering ($filter) is not supported."))
+        text = request.query_params.get("$filter")
+        try:
+            keep = parse_filter(text) if text is not None else None
+        except FilterError as exc:
+            raise PactError("BadRequest", N_("The $filter cannot be read: {problem}"), problem=str(exc)) from None
         client = await _client_of(db_session, principal)
-        rows = await PactService(db_session).visible(client.org, after=_page_after(cursor), limit=limit + 1)
+        service, after, rows = PactService(db_session), _page_after(cursor), []
+        # Filtered pages scan the client's visible footprints in id order until a page is full.
+        while len(rows) <= limit:
+            batch = await service.visible(client.org, after=after, limit=limit + 1 if keep is None else 500)
+            rows += [row for row in batch if keep is None or keep(row.document)]
+            if keep is None or len(batch) < 500:
+                break
+            after = batch[-1].id
         headers = {"Cache-Control": "private, no-store"}
         if len(rows) > limit:
             rows = rows[:limit]
-            next_url = request.url.with_replacements(query=f"limit={limit}&cursor={_page_cursor(rows[-1].id)}")
-            headers["Link"] = f'<{next_url}>; rel="next"'
+            query = {"limit": str(limit), "cursor": _page_cursor(rows[-1].id)} | ({"$filter": text} if text else {})
+            headers["Link"] = f'<{request.url.with_replacements(query=urlencode(query))}>; rel="next"'
         return Response({"data": [row.document for row in rows]}, headers=headers)
 
     @get("/footprints/{footprint_id:str}", **access(pact_client=True, errors=(404,), responses=PACT_ERRORS),
