@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
@@ -716,6 +716,19 @@ def test_case_16_action_events_with_invalid_token(ctx: Context):
     if code != "BadRequest":
         warnings.warn(f"case 16: expected error code BadRequest but received {code}", PactConformanceWarning,
                       stacklevel=1)
+
+
+def test_case_20_get_filtered_list_of_footprints(ctx: Context):
+    # Not mandatory for any version; the platform supports it, so it is held to the suite's check.
+    created = ctx.footprints[0]["created"]
+    url = f"{ctx.base_url}/2/footprints?$filter={quote(f'created ge {chr(39)}{created}{chr(39)}')}"
+    response = ctx.request(url, "GET")
+    assert_status(response.status, 200)
+    assert response.data, "Expected JSON response body, but got none"
+    assert_schema(response.data, SIMPLE_LIST_FOOTPRINTS_RESPONSE)
+    assert response.data["data"], "the footprint the filter was built from must match it"
+    assert all(pf["created"] >= created for pf in response.data["data"]), \
+        f"One or more footprints do not match the condition: 'created date >= {created}'"
 
 
 def test_case_21_failed_published_event_malformed_request(ctx: Context):
