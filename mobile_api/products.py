@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post, put
@@ -12,7 +11,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from carbonpuhui.auth import access
 from carbonpuhui.caching import NOT_MODIFIED, cached_response
 from carbonpuhui.deps import CurrentPrincipal, DbSession
-from carbonpuhui.errors import BadRequestError, FieldError, UnprocessableError, request_locale
+from carbonpuhui.errors import FieldError, UnprocessableError, request_locale
 from carbonpuhui.footprints.schemas import (
     Footprint,
     InventoryIn,
@@ -26,6 +25,7 @@ from carbonpuhui.footprints.schemas import (
 )
 from carbonpuhui.footprints.service import ProductService
 from carbonpuhui.i18n import N_
+from carbonpuhui.paging import decode_cursor, encode_cursor
 from carbonpuhui.throttle import spend_compute
 
 GtinPath = Annotated[str, PathParameter(min_length=1, max_length=20, description="GTIN-8, -12, -13 or -14")]
@@ -37,16 +37,8 @@ IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", required=False,
 READERS = ("merchant", "verifier", "admin")  # the service narrows this to owner / assigned body / admin
 
 
-def _cursor(text: str | None) -> str | None:
-    if not text:
-        return None
-    try:
-        after = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True).decode()
-    except (ValueError, UnicodeDecodeError):
-        after = ""
-    if not (after.isascii() and after.isdigit() and len(after) == 14):
-        raise BadRequestError(N_("The cursor is not valid."), reason="invalid_cursor")
-    return after
+def _is_gtin14(key: str) -> bool:
+    return key.isascii() and key.isdigit() and len(key) == 14
 
 
 def _revision(header: str | None) -> int | None:
@@ -79,10 +71,10 @@ class MerchantProductController(Controller):
                        cursor: Annotated[str | None, QueryParameter()] = None,
                        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50) -> ProductPage:
         service = ProductService(db_session)
-        rows = await service.list_owned(principal, after=_cursor(cursor), limit=limit + 1)
+        rows = await service.list_owned(principal, after=decode_cursor(cursor, _is_gtin14), limit=limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = base64.urlsafe_b64encode(rows[-1].gtin.encode()).decode().rstrip("=") if more else None
+        next_cursor = encode_cursor(rows[-1].gtin) if more else None
         return ProductPage(items=[await service.out(r) for r in rows], next_cursor=next_cursor)
 
     @get("/{gtin:str}", **access(roles=("merchant",), errors=(404, 422)), summary="One of the organisation's products")

@@ -13,7 +13,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from carbonpuhui.errors import BadRequestError
-from carbonpuhui.factors.controller import _decode_cursor, _encode_cursor
 from carbonpuhui.factors.importer import CSV_COLUMNS, parse
 from carbonpuhui.factors.schemas import FactorBody, FactorCreate, Lognormal, NoUncertainty, Triangular
 from carbonpuhui.factors.service import (
@@ -24,6 +23,8 @@ from carbonpuhui.factors.service import (
     region_chain,
     region_known,
 )
+from carbonpuhui.paging import decode_cursor as _decode_cursor
+from carbonpuhui.paging import encode_cursor as _encode_cursor
 
 BASE: dict[str, Any] = {
     "names": {"zh-Hans": "电网", "zh-Hant": "電網", "en": "Grid"}, "category": "electricity.grid", "unit": "kWh",

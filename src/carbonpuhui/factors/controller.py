@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -16,7 +15,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from carbonpuhui.auth import access
 from carbonpuhui.caching import NOT_MODIFIED, cached_response
 from carbonpuhui.deps import CurrentPrincipal, DbSession, MaybePrincipal
-from carbonpuhui.errors import BadRequestError, UnsupportedMediaTypeError, request_locale
+from carbonpuhui.errors import UnsupportedMediaTypeError, request_locale
 from carbonpuhui.factors.importer import CSV_COLUMNS, import_factors, parse
 from carbonpuhui.factors.schemas import (
     CATEGORY_PATTERN,
@@ -33,6 +32,7 @@ from carbonpuhui.factors.schemas import (
 )
 from carbonpuhui.factors.service import FactorService, enterprise_of, to_out
 from carbonpuhui.i18n import N_
+from carbonpuhui.paging import decode_cursor, encode_cursor
 
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="Page size")]
 # Parameters carry their constraints on Litestar's markers: msgspec ``Meta`` inside them is not enforced.
@@ -45,23 +45,6 @@ UnitQuery = Annotated[str, QueryParameter(pattern=UNIT_PATTERN, min_length=1, ma
 RegionQuery = Annotated[str, QueryParameter(pattern=REGION_PATTERN, description="ISO 3166 code or GLO")]
 OptionalCategory = Annotated[str | None, QueryParameter(pattern=CATEGORY_PATTERN, max_length=100)]
 OptionalRegion = Annotated[str | None, QueryParameter(pattern=REGION_PATTERN, description="ISO 3166 code or GLO")]
-
-
-def _encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str | None) -> str | None:
-    if not cursor:
-        return None
-    try:
-        # validate=True: urlsafe_b64decode drops unknown characters, so "!!!" would restart at page 1.
-        after = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
-    except (ValueError, UnicodeDecodeError):
-        after = ""
-    if not after or "\x00" in after:  # we never issue a NUL; PostgreSQL would refuse it (500)
-        raise BadRequestError(N_("The cursor is not valid."), reason="invalid_cursor")
-    return after
 
 
 @dataclass
@@ -92,7 +75,7 @@ class FactorController(Controller):
         tier: FromQuery[Tier | None] = None, valid_on: FromQuery[date | None] = None,
         cursor: FromQuery[str | None] = None, limit: Limit = 50,
     ) -> FactorPage:
-        after = _decode_cursor(cursor)
+        after = decode_cursor(cursor)
         rows = await FactorService(db_session).search(
             principal, q=q, category=category, region=region, tier=tier, valid_on=valid_on, after=after,
             limit=limit + 1,
@@ -100,7 +83,7 @@ class FactorController(Controller):
         more = len(rows) > limit
         rows = rows[:limit]
         return FactorPage(items=[to_out(r) for r in rows],
-                          next_cursor=_encode_cursor(rows[-1].factor_id) if more and rows else None)
+                          next_cursor=encode_cursor(rows[-1].factor_id) if more and rows else None)
 
     @get("/resolve", **access(public=True, errors=(404, 422)),
          summary="The factor that applies to an activity on a date",

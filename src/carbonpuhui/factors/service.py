@@ -65,9 +65,10 @@ def region_chain(code: str) -> list[str]:
     return chain
 
 
-def _fits(value: Decimal) -> bool:
-    # Stored written out in full in a 64-character column: 1E+999999 would be a million digits.
-    return value.adjusted() < _MAX_DIGITS and value.as_tuple().exponent >= -_MAX_DIGITS  # type: ignore[operator]
+def fits(value: Decimal) -> bool:
+    """A finite decimal with at most 30 digits either side of the point: stored written out in full
+    in a 64-character column (1E+999999 would be a million digits)."""
+    return value.is_finite() and value.adjusted() < _MAX_DIGITS and value.as_tuple().exponent >= -_MAX_DIGITS  # type: ignore[operator]
 
 
 def plain(value: Decimal) -> str:
@@ -91,12 +92,12 @@ def body_problems(body: FactorBody) -> list[FieldError]:
     if not value.is_finite():
         bad("kgco2e_per_unit", N_("Must be a finite number."))
         return problems
-    if not _fits(value):
+    if not fits(value):
         bad("kgco2e_per_unit", N_("Use at most 30 digits before and 30 after the decimal point."))
         return problems
     parameters = [getattr(body.uncertainty, name) for name in ("sd", "min", "mode", "max")
                   if isinstance(getattr(body.uncertainty, name, None), Decimal)]
-    if not all(p.is_finite() and _fits(p) for p in parameters):
+    if not all(p.is_finite() and fits(p) for p in parameters):
         bad("uncertainty", N_("Use at most 30 digits before and 30 after the decimal point."))
         return problems
     # PostgreSQL text cannot hold U+0000 (the patterned fields exclude it already).

@@ -25,7 +25,7 @@ from carbonpuhui.factors.schemas import (
     Uncertainty,
     Uniform,
 )
-from carbonpuhui.factors.service import FactorService, enterprise_of, plain, region_known
+from carbonpuhui.factors.service import FactorService, enterprise_of, fits, plain, region_known
 from carbonpuhui.footprints import calculation
 from carbonpuhui.footprints.gtin import InvalidGTIN, normalise_gtin
 from carbonpuhui.footprints.models import InventoryLine, Product, ProductVerifier
@@ -50,8 +50,6 @@ from carbonpuhui.footprints.schemas import (
 from carbonpuhui.footprints.units import UnitError, conversion_factor, known_unit
 from carbonpuhui.i18n import N_, translate
 
-_MAX_DIGITS = 30
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -66,10 +64,6 @@ def gtin14(text: str) -> str:
                    else N_("A GTIN has 8, 12, 13 or 14 digits."))
         raise UnprocessableError(N_("Some fields are invalid."), reason=exc.code,
                                  errors=[FieldError(field="gtin", message=message)]) from None
-
-
-def _fits(value: Decimal) -> bool:
-    return value.is_finite() and value.adjusted() < _MAX_DIGITS and value.as_tuple().exponent >= -_MAX_DIGITS  # type: ignore[operator]
 
 
 def number_text(value: float, digits: int = 6) -> str:
@@ -91,12 +85,12 @@ def activity_problems(line: InventoryLineIn, field: str) -> list[FieldError]:
     def bad(name: str, message: str) -> None:
         problems.append(FieldError(field=f"{field}.{name}", message=message))
 
-    if not _fits(line.quantity):
+    if not fits(line.quantity):
         bad("quantity", N_("Use at most 30 digits before and 30 after the decimal point."))
         return problems
     if line.quantity < 0:
         bad("quantity", N_("Must be zero or more."))
-    if line.direct_kgco2e is not None and not _fits(line.direct_kgco2e):
+    if line.direct_kgco2e is not None and not fits(line.direct_kgco2e):
         bad("direct_kgco2e", N_("Use at most 30 digits before and 30 after the decimal point."))
     if "\x00" in line.description:
         bad("description", N_("Must not contain the NUL character."))
@@ -109,12 +103,12 @@ def activity_problems(line: InventoryLineIn, field: str) -> list[FieldError]:
     q = line.quantity
     if isinstance(u, Lognormal) and q <= 0:
         bad("activity_uncertainty", N_("A lognormal amount needs a positive quantity."))
-    if isinstance(u, Normal) and (not _fits(u.sd) or u.sd < 0):
+    if isinstance(u, Normal) and (not fits(u.sd) or u.sd < 0):
         bad("activity_uncertainty", N_("The standard deviation must be zero or more."))
-    if isinstance(u, Triangular) and (not all(_fits(x) for x in (u.min, u.mode, u.max))
+    if isinstance(u, Triangular) and (not all(fits(x) for x in (u.min, u.mode, u.max))
                                       or not (u.min <= u.mode <= u.max) or not (u.min <= q <= u.max)):
         bad("activity_uncertainty", N_("Needs min <= mode <= max, with the value inside [min, max]."))
-    if isinstance(u, Uniform) and (not (_fits(u.min) and _fits(u.max)) or not u.min <= q <= u.max):
+    if isinstance(u, Uniform) and (not (fits(u.min) and fits(u.max)) or not u.min <= q <= u.max):
         bad("activity_uncertainty", N_("Needs min <= value <= max."))
     return problems
 
@@ -166,7 +160,7 @@ class ProductService:
             raise ForbiddenError(N_("A merchant token with an organisation (org) is needed."), reason="no_organisation")
         gtin = gtin14(data.gtin)
         problems: list[FieldError] = []
-        if not _fits(data.declared_units_per_item) or data.declared_units_per_item <= 0:
+        if not fits(data.declared_units_per_item) or data.declared_units_per_item <= 0:
             problems.append(FieldError(field="declared_units_per_item", message=N_("Must be a positive number.")))
         if not region_known(data.region):
             problems.append(FieldError(field="region", message=N_("Unknown ISO 3166 region code.")))
@@ -423,8 +417,10 @@ class ProductService:
         product = await self.readable(gtin, viewer)
         return await self.compute(product, samples=samples, seed=seed)
 
-    async def compute(self, product: Product, *, samples: int, seed: int) -> Footprint:
-        lines, factors = await self.resolved_lines(product)
+    async def compute(self, product: Product, *, samples: int, seed: int,
+                      resolved: tuple[list[calculation.ResolvedLine], list[FactorVersion]] | None = None) -> Footprint:
+        """The footprint of the product's inventory (``resolved``: its lines, if the caller has them)."""
+        lines, factors = resolved or await self.resolved_lines(product)
         result = calculation.totals(lines)
         mc_factors, mc_lines = calculation.monte_carlo_inputs(lines)
         # CPU-bound (and GIL-free in the kernel): off the event loop.

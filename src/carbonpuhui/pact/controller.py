@@ -3,9 +3,7 @@ merchant routes that publish, share and import footprints."""
 
 from __future__ import annotations
 
-import base64
 import logging
-import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -38,7 +36,8 @@ from carbonpuhui.pact.errors import EXCEPTION_HANDLERS, PactError, PactErrorBody
 from carbonpuhui.pact.filtering import FilterError, parse_filter
 from carbonpuhui.pact.models import PactClient
 from carbonpuhui.pact.schemas import ProductFootprint
-from carbonpuhui.pact.service import PactService
+from carbonpuhui.pact.service import PactService, is_uuid
+from carbonpuhui.paging import decode_cursor, encode_cursor
 from carbonpuhui.throttle import spend_compute
 
 log = logging.getLogger("carbonpuhui.pact")
@@ -82,19 +81,12 @@ def require_https(request: Request[Any, Any, Any]) -> None:
         raise PactError("BadRequest", N_("PACT endpoints are served over HTTPS only."))
 
 
-def _page_cursor(after: str) -> str:
-    return base64.urlsafe_b64encode(after.encode()).decode().rstrip("=")
-
-
 def _page_after(cursor: str | None) -> str | None:
-    if not cursor:
-        return None
+    """The footprint id a page starts after; a bad cursor is PACT's BadRequest."""
     try:
-        after = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
-        uuid.UUID(after)
-    except (ValueError, UnicodeDecodeError):
+        return decode_cursor(cursor, is_uuid)
+    except BadRequestError:
         raise PactError("BadRequest", N_("The cursor is not valid.")) from None
-    return after
 
 
 async def _client_of(db_session: Any, principal: Principal) -> PactClient:
@@ -193,7 +185,7 @@ class PactApiController(Controller):
         headers = {"Cache-Control": "private, no-store"}
         if len(rows) > limit:
             rows = rows[:limit]
-            query = {"limit": str(limit), "cursor": _page_cursor(rows[-1].id)} | ({"$filter": text} if text else {})
+            query = {"limit": str(limit), "cursor": encode_cursor(rows[-1].id)} | ({"$filter": text} if text else {})
             headers["Link"] = f'<{request.url.with_replacements(query=urlencode(query))}>; rel="next"'
         return Response({"data": [row.document for row in rows]}, headers=headers)
 
@@ -240,15 +232,11 @@ class MerchantPactController(Controller):
                        cursor: Annotated[str | None, QueryParameter(max_length=100)] = None,
                        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50) -> PublishedPage:
         service = PactService(db_session)
-        try:
-            after = _page_after(cursor)
-        except PactError:
-            raise BadRequestError(N_("The cursor is not valid."), reason="invalid_cursor") from None
-        rows = await service.list_own(principal, after=after, limit=limit + 1)
+        rows = await service.list_own(principal, after=decode_cursor(cursor, is_uuid), limit=limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
         return PublishedPage(items=[await service.out(r) for r in rows],
-                             next_cursor=_page_cursor(rows[-1].id) if more and rows else None)
+                             next_cursor=encode_cursor(rows[-1].id) if more and rows else None)
 
     @put("/v1/merchant/pact-footprints/{footprint_id:str}/sharing", **access(roles=("merchant",), errors=(404,), body=True),
          status_code=HTTP_200_OK, summary="Who may read a published footprint: everyone, or named organisations")

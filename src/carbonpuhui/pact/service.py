@@ -112,8 +112,9 @@ class PactService:
         await products.repo.lock(product.gtin)
         if not await products.repo.lines(product.gtin):
             raise ConflictError(N_("The product has no inventory yet."), reason="no_inventory")
-        result = await products.compute(product, samples=1000, seed=1)
-        criteria = calculation.criteria_dqr((await products.resolved_lines(product))[0])
+        resolved = await products.resolved_lines(product)
+        result = await products.compute(product, samples=1000, seed=1, resolved=resolved)
+        criteria = calculation.criteria_dqr(resolved[0])
         factors = [await products.factor_repo.get(f.id, f.version) for f in result.factor_versions]
         bases = sorted({f.gwp_basis for f in factors if f is not None}) or ["AR6"]
         if not set(bases) <= {"AR5", "AR6"}:  # PACT v2.3's characterizationFactors
@@ -180,7 +181,7 @@ class PactService:
         return list((await self.session.scalars(stmt)).all())
 
     async def owned(self, footprint_id: str, actor: Principal) -> PactFootprint:
-        row = await self.session.get(PactFootprint, footprint_id) if _is_uuid(footprint_id) else None
+        row = await self.session.get(PactFootprint, footprint_id) if is_uuid(footprint_id) else None
         if row is None or row.owner_org != enterprise_of(actor):
             raise NotFoundError(N_("Footprint {id} was not found."), reason="footprint_not_found", id=footprint_id)
         return row
@@ -221,7 +222,7 @@ class PactService:
         return list((await self.session.scalars(stmt)).all())
 
     async def get_visible(self, footprint_id: str, org: str) -> PactFootprint | None:
-        if not _is_uuid(footprint_id):
+        if not is_uuid(footprint_id):
             return None
         stmt = select(PactFootprint).where(PactFootprint.id == footprint_id.lower(), self._visible(org))
         return (await self.session.scalars(stmt)).first()
@@ -322,7 +323,8 @@ def actor_admin(actor: Principal) -> Principal:
     return Principal(sub=actor.sub, roles=frozenset({"admin"}), org=actor.org)
 
 
-def _is_uuid(text: str) -> bool:
+def is_uuid(text: str) -> bool:
+    """A footprint id as we issue them: a UUID in its 36-character form."""
     try:
         uuid.UUID(text)
     except ValueError:
