@@ -1,4 +1,5 @@
-"""Mobile API plugin: ``/v1/me``, merchants' products and footprints, the public product view."""
+"""Mobile API plugin: ``/v1/me``, merchants' products, footprints, label applications and listings,
+and what anyone sees of products and labels (JSON, SVG, the GS1 Digital Link page)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,14 @@ class MeController(Controller):
 
 class MobileAPIPlugin(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        from mobile_api.products import MerchantProductController, PublicProductController
+        from mobile_api.labels import (
+            DigitalLinkController,
+            ListingController,
+            MerchantLabelController,
+            PublicLabelController,
+        )
+        from mobile_api.products import MerchantProductController
 
-        app_config.route_handlers.extend([MeController, MerchantProductController, PublicProductController])
+        app_config.route_handlers.extend([MeController, MerchantProductController, MerchantLabelController,
+                                          PublicLabelController, DigitalLinkController, ListingController])
         return app_config

@@ -1,4 +1,4 @@
-"""Merchant routes for products, inventories and footprints, and the public product view."""
+"""Merchant routes for products, inventories and footprints (the public view is in ``labels``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParam
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from carbonpuhui.auth import access
-from carbonpuhui.caching import NOT_MODIFIED, cached_response
 from carbonpuhui.deps import CurrentPrincipal, DbSession
 from carbonpuhui.errors import FieldError, UnprocessableError, request_locale
 from carbonpuhui.footprints.schemas import (
@@ -19,7 +18,6 @@ from carbonpuhui.footprints.schemas import (
     ProductCreate,
     ProductOut,
     ProductPage,
-    PublicProduct,
     RefreshResult,
     VerifierAssign,
 )
@@ -129,14 +127,3 @@ class MerchantProductController(Controller):
                        principal: CurrentPrincipal) -> ProductOut:
         service = ProductService(db_session)
         return await service.out(await service.unassign_verifier(gtin, body_org, principal))
-
-
-class PublicProductController(Controller):
-    path = "/v1/products"
-    tags = ["products"]
-
-    @get("/{gtin:str}", **access(public=True, errors=(404, 422), responses=NOT_MODIFIED),
-         summary="A product as anyone may see it (no inventory detail)")
-    async def public(self, request: Request[Any, Any, Any], gtin: GtinPath,
-                     db_session: DbSession) -> Response[PublicProduct]:
-        return cached_response(request, await ProductService(db_session).public(gtin), max_age=60, shared=True)

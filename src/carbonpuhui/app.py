@@ -38,6 +38,7 @@ from carbonpuhui.errors import FieldError, NotFoundError, UnprocessableError, ex
 from carbonpuhui.factors.plugin import FactorsPlugin
 from carbonpuhui.health import HealthController
 from carbonpuhui.i18n import N_
+from carbonpuhui.labels.plugin import LabelsPlugin
 from carbonpuhui.pact.plugin import PactPlugin
 from carbonpuhui.request_id import RequestIdMiddleware
 from carbonpuhui.requests import ExactDecimalRequest
@@ -64,7 +65,7 @@ class MetricsController(PrometheusController):
     opt = {"access": PUBLIC, "throttled": False}
 
 
-def _refuse_nul(request: Request[Any, Any, Any]) -> None:
+async def _refuse_nul(request: Request[Any, Any, Any]) -> None:
     # PostgreSQL text cannot hold U+0000: refuse it here rather than fail in the database with a 500.
     if "\x00" in request.url.path:
         raise NotFoundError(N_("No resource exists at this address."))
@@ -74,7 +75,7 @@ def _refuse_nul(request: Request[Any, Any, Any]) -> None:
             FieldError(field=key, message=N_("Must not contain the NUL character.")) for key in bad])
 
 
-def _throttle_public_reads(request: Request[Any, Any, Any]) -> bool:
+async def _throttle_public_reads(request: Request[Any, Any, Any]) -> bool:
     # Rate-limit anonymous-capable reads, but never the probes an orchestrator depends on.
     opt = request.route_handler.opt
     return request.method in ("GET", "HEAD") and opt.get("access") == PUBLIC and opt.get("throttled", True)
@@ -152,7 +153,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
     )) if settings.log_json else None
     plugins: list[Any] = [] if logging_plugin is None else [logging_plugin]  # outermost: logs everything
-    plugins += [PlatformPlugin(settings), FactorsPlugin(), PactPlugin(), MobileAPIPlugin(), ProcurementPlugin()]
+    plugins += [PlatformPlugin(settings), FactorsPlugin(), LabelsPlugin(), PactPlugin(), MobileAPIPlugin(),
+                ProcurementPlugin()]
     return Litestar(
         route_handlers=[],
         plugins=plugins,

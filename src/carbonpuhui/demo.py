@@ -1,9 +1,11 @@
-"""The demo data set: real, sourced factors (each names its source) and two illustrative products
-with inventories. Loading it twice changes nothing."""
+"""The demo data set: real, sourced factors (each names its source), two illustrative products with
+inventories, illustrative benchmarks, a verified and a self-declared label, and listings. Loading it
+twice changes nothing."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from importlib import resources
 
 import msgspec
@@ -15,6 +17,8 @@ from carbonpuhui.factors.schemas import ImportResult
 from carbonpuhui.factors.service import FactorService
 from carbonpuhui.footprints.schemas import InventoryIn, ProductCreate
 from carbonpuhui.footprints.service import ProductService
+from carbonpuhui.labels.schemas import ApplicationIn, BenchmarkIn, DecisionIn, ListingIn, SelfDeclarationIn
+from carbonpuhui.labels.service import BenchmarkService, CertificationService, PublicLabelService, today_cst
 
 SYSTEM = Principal(sub="system:demo", roles=frozenset({"admin"}))
 
@@ -43,4 +47,47 @@ async def load_demo(db: Database) -> ImportResult:
                                         locale="en")
             if entry.get("verifier"):
                 await service.assign_verifier(product.gtin, str(entry["verifier"]), owner)
+    await load_demo_labels(db)
     return result
+
+
+def demo_labels() -> dict[str, object]:
+    return json.loads(resources.files("carbonpuhui.labels").joinpath("demo_labels.json").read_bytes())
+
+
+async def load_demo_labels(db: Database) -> None:
+    """Benchmarks, labels and listings for the demo products (skipped where they already exist)."""
+    spec = demo_labels()
+    async with db.transaction() as session:
+        benchmarks = BenchmarkService(session)
+        for category, body in spec["benchmarks"].items():  # type: ignore[attr-defined]
+            if await benchmarks.repo.benchmark(category) is None:
+                await benchmarks.put(category, msgspec.convert(body, BenchmarkIn), SYSTEM)
+    for entry in spec["verified"]:  # type: ignore[attr-defined]
+        async with db.transaction() as session:
+            service = CertificationService(session)
+            product = await service.products.repo.get(entry["gtin"].zfill(14))
+            if product is None or await service.repo.current(product.gtin) is not None:
+                continue
+            owner = Principal(sub="system:demo", roles=frozenset({"merchant"}), org=product.owner_org)
+            body = Principal(sub="system:demo-verifier", roles=frozenset({"verifier"}), org=entry["body"])
+            application = await service.apply(product.gtin, ApplicationIn(certification_body=entry["body"]), owner)
+            until = today_cst() + timedelta(days=entry["valid_days"])
+            await service.decide(application.id, DecisionIn(decision="approve", comment="Demo verification",
+                                                            valid_until=until), body)
+    for entry in spec["self_declared"]:  # type: ignore[attr-defined]
+        async with db.transaction() as session:
+            service = CertificationService(session)
+            product = await service.products.repo.get(entry["gtin"].zfill(14))
+            if product is None or await service.repo.current(product.gtin) is not None:
+                continue
+            owner = Principal(sub="system:demo", roles=frozenset({"merchant"}), org=product.owner_org)
+            until = today_cst() + timedelta(days=entry["valid_days"])
+            await service.self_declare(product.gtin, SelfDeclarationIn(valid_until=until), owner)
+    for entry in spec["listings"]:  # type: ignore[attr-defined]
+        async with db.transaction() as session:
+            public = PublicLabelService(session)
+            merchant = Principal(sub="system:demo", roles=frozenset({"merchant"}), org=entry["org"])
+            if await public.repo.listing_of(entry["org"], entry["gtin"].zfill(14), entry["store"]) is None:
+                await public.create_listing(msgspec.convert({k: v for k, v in entry.items() if k != "org"},
+                                                            ListingIn), merchant)

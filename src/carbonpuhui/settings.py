@@ -35,6 +35,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     pact_allow_http: bool = False
     pact_outbound_private: bool = False
     pact_ca_bundle: str | None = None  # extra CA file for outbound PACT calls (a test CA, say)
+    # Where phones reach the label pages (the QR codes' GS1 Digital Link host), e.g.
+    # "https://id.example.cn". Unset: the address the request came to.
+    public_base_url: str | None = None
 
     @property
     def effective_database_url(self) -> str:
@@ -68,7 +71,7 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
 
     values: dict[str, object] = {"data_dir": Path(get("data_dir") or _default_data_dir())}
     for name in ("database_url", "redis_url", "redis_namespace", "token_issuer", "token_audience",
-                 "jwks_url", "default_locale", "trusted_proxies", "pact_ca_bundle"):
+                 "jwks_url", "default_locale", "trusted_proxies", "pact_ca_bundle", "public_base_url"):
         if (value := get(name)) is not None:
             values[name] = value
     for name in ("public_rate_limit_per_minute", "compute_rate_limit_per_minute", "max_body_bytes"):
@@ -78,6 +81,11 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         if (value := get(name)) is not None:
             values[name] = _bool(value)
     values.update(overrides)
+    base = values.get("public_base_url")
+    if isinstance(base, str):
+        if not base.startswith(("http://", "https://")):
+            raise ValueError("CARBONPUHUI_PUBLIC_BASE_URL must be an http(s) URL")
+        values["public_base_url"] = base.rstrip("/")
     if values.get("default_locale", "zh-Hans") not in LOCALES:
         raise ValueError(f"CARBONPUHUI_DEFAULT_LOCALE must be one of {', '.join(LOCALES)}")
     return Settings(**values)  # type: ignore[arg-type]

@@ -239,6 +239,7 @@ def test_public_view_has_names_and_no_owner(client, auth):
     public = client.get(f"/v1/products/{STEEL_GTIN}")
     assert public.status_code == 200
     body = public.json()
-    assert set(body) == {"gtin", "names", "category", "declared_unit", "declared_units_per_item", "label", "listings"}
+    assert set(body) == {"gtin", "names", "category", "declared_unit", "declared_units_per_item", "label", "listings",
+                         "digital_link"}
     assert body["label"] is None and body["listings"] == []
     assert "acme-steel-works" not in public.text

@@ -21,6 +21,8 @@ from carbonpuhui.auth.access import AUTHENTICATED, PACT_CLIENT, PUBLIC, ROLES
 ADMIN = frozenset({"admin"})
 MERCHANT = frozenset({"merchant"})
 INVENTORY_READERS = frozenset({"merchant", "verifier", "admin"})  # narrowed to owner / assigned body by the service
+VERIFIER = frozenset({"verifier"})
+LABEL_MANAGERS = frozenset({"merchant", "verifier", "admin"})  # narrowed to issuing body / owner by the service
 
 EXPECTED: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/healthz"): PUBLIC,
@@ -48,6 +50,24 @@ EXPECTED: dict[tuple[str, str], str | frozenset[str]] = {
     ("POST", "/v1/merchant/products/{gtin}/verifiers"): MERCHANT,
     ("DELETE", "/v1/merchant/products/{gtin}/verifiers/{body_org}"): MERCHANT,
     ("GET", "/v1/products/{gtin}"): PUBLIC,
+    # --- labels (issue 4) ---
+    ("PUT", "/v1/benchmarks/{category}"): ADMIN,
+    ("GET", "/v1/benchmarks/{category}"): PUBLIC,
+    ("GET", "/v1/benchmarks"): PUBLIC,
+    ("GET", "/v1/certification/applications"): VERIFIER,
+    ("POST", "/v1/certification/applications/{application_id}/decision"): VERIFIER,
+    ("GET", "/v1/labels/{label_id}"): PUBLIC,
+    ("POST", "/v1/labels/{label_id}/revoke"): LABEL_MANAGERS,
+    ("GET", "/v1/labels/{label_id}/history"): LABEL_MANAGERS,
+    ("POST", "/v1/merchant/products/{gtin}/label-applications"): MERCHANT,
+    ("POST", "/v1/merchant/products/{gtin}/self-declared-label"): MERCHANT,
+    ("GET", "/v1/products/{gtin}/label.svg"): PUBLIC,
+    ("GET", "/v1/products/{gtin}/alternatives"): PUBLIC,
+    ("GET", "/01/{gtin}"): PUBLIC,
+    ("POST", "/v1/merchant/listings"): MERCHANT,
+    ("DELETE", "/v1/merchant/listings/{listing_id}"): MERCHANT,
+    ("GET", "/v1/listings"): PUBLIC,
+    # --- procurement (issue 6) ---
     ("POST", "/v1/merchant/products/{gtin}/pact-footprints"): MERCHANT,
     ("GET", "/v1/merchant/pact-footprints"): MERCHANT,
     ("PUT", "/v1/merchant/pact-footprints/{footprint_id}/sharing"): MERCHANT,
@@ -62,8 +82,11 @@ EXPECTED: dict[tuple[str, str], str | frozenset[str]] = {
 }
 PROTECTED = sorted(key for key, rule in EXPECTED.items() if rule not in (PUBLIC, PACT_CLIENT))
 PUBLIC_ROUTES = sorted(key for key, rule in EXPECTED.items() if rule == PUBLIC)
+NIL_UUID = "00000000-0000-4000-8000-000000000000"
 DUMMY_PARAMS = {"{factor_id}": "x", "{version}": "1", "{gtin}": "06901234567892", "{body_org}": "cb",
-                "{footprint_id}": "00000000-0000-4000-8000-000000000000"}
+                "{footprint_id}": NIL_UUID, "{gtin14}": "06901234567892", "{category}": "steel.hot_rolled_coil",
+                "{label_id}": NIL_UUID, "{application_id}": NIL_UUID, "{listing_id}": NIL_UUID,
+                "{tender_id}": NIL_UUID, "{bid_id}": NIL_UUID}
 
 
 def _is_schema(path: str) -> bool:

@@ -61,7 +61,8 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=principal, auth=token.strip())
 
 
-def reject_invalid_token(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
+# Guards and hooks are coroutines: Litestar runs a plain function in a worker thread, a hop per request.
+async def reject_invalid_token(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
     """App-wide guard: a token that was sent but is invalid is a 401, on public routes too."""
     failure = connection.scope.get("auth")
     if isinstance(failure, UnauthorizedError):
@@ -74,7 +75,7 @@ def current_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Princip
 
 
 def _require(roles: tuple[str, ...] | None):  # type: ignore[no-untyped-def]
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
         principal = current_principal(connection)
         if principal is None:
             raise UnauthorizedError(
@@ -91,7 +92,7 @@ def _require(roles: tuple[str, ...] | None):  # type: ignore[no-untyped-def]
     return guard
 
 
-def _require_pact_client(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
+async def _require_pact_client(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
     principal = current_principal(connection)
     if principal is None:
         raise UnauthorizedError(N_("A valid bearer token is required."), reason="missing_token",

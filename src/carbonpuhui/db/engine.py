@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,13 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+AFTER_COMMIT = "carbonpuhui.after_commit"
+
+
+def after_commit(session: AsyncSession, hook: Callable[[], Awaitable[None]]) -> None:
+    """Run ``hook`` once the request's unit of work has committed (never if it rolls back)."""
+    session.info.setdefault(AFTER_COMMIT, []).append(hook)
 
 
 def _json_dumps(value: Any) -> str:
@@ -72,10 +79,15 @@ class Database:
         async with self.sessionmaker() as session:
             try:
                 yield session
-                await session.commit()
+                if session.in_transaction():  # a read served from the cache never touched the database
+                    await session.commit()
             except BaseException:
                 await session.rollback()
                 raise
+            # Cache invalidations and the like: only once the change is durable, so no other process
+            # can read the old rows and cache them again after the invalidation.
+            for hook in session.info.pop(AFTER_COMMIT, []):
+                await hook()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -3,9 +3,11 @@
 from carbonpuhui.db.base import Base
 from carbonpuhui.factors.models import FactorVersion
 from carbonpuhui.footprints.models import InventoryLine, Product, ProductVerifier
+from carbonpuhui.labels.models import Benchmark, CertificationEvent, Label, LabelApplication, Listing
 from carbonpuhui.pact.models import PactClient, PactEvent, PactFootprint, PactShare
 
 metadata = Base.metadata
 
-__all__ = ["FactorVersion", "InventoryLine", "Product", "PactClient", "PactEvent", "PactFootprint", "PactShare",
+__all__ = ["Benchmark", "CertificationEvent", "FactorVersion", "InventoryLine", "Label", "LabelApplication",
+           "Listing", "Product", "PactClient", "PactEvent", "PactFootprint", "PactShare",
            "ProductVerifier", "metadata"]

@@ -58,18 +58,6 @@ class ProductPage(Struct, kw_only=True):
     next_cursor: str | None
 
 
-class PublicProduct(Struct, kw_only=True):
-    """What anyone may see: no inventory, no factor, no owner detail beyond the label."""
-
-    gtin: str
-    names: Names
-    category: str
-    declared_unit: str
-    declared_units_per_item: str
-    label: dict[str, object] | None
-    listings: list[dict[str, object]]
-
-
 class InventoryLineIn(Struct, kw_only=True, forbid_unknown_fields=True):
     stage: Stage
     description: Annotated[str, Meta(min_length=1, max_length=500)]

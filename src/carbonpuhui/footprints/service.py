@@ -42,7 +42,6 @@ from carbonpuhui.footprints.schemas import (
     MonteCarlo,
     ProductCreate,
     ProductOut,
-    PublicProduct,
     RefreshResult,
     StageHotspot,
     StaleFactor,
@@ -202,14 +201,6 @@ class ProductService:
             region=product.region, owner_org=product.owner_org, inventory_revision=product.inventory_revision,
             verifiers=await self.repo.verifiers(product.gtin), created_at=product.created_at)
 
-    async def public(self, gtin: str) -> PublicProduct:
-        product = await self._product(gtin)
-        # Labels and listings arrive with certification; the inventory is never part of this view.
-        return PublicProduct(gtin=product.gtin, names=msgspec.convert(product.names, Names),
-                             category=product.category, declared_unit=product.declared_unit,
-                             declared_units_per_item=plain(product.declared_units_per_item),
-                             label=None, listings=[])
-
     # --- verifiers ---------------------------------------------------------------------------
 
     async def assign_verifier(self, gtin: str, body: str, actor: Principal) -> Product:
@@ -355,7 +346,10 @@ class ProductService:
         return product
 
     async def inventory(self, gtin: str, viewer: Principal) -> InventoryOut:
-        product = await self.readable(gtin, viewer)
+        return await self.inventory_of(await self.readable(gtin, viewer))
+
+    async def inventory_of(self, product: Product) -> InventoryOut:
+        """The inventory, for a caller who has already established the viewer may read it."""
         lines = await self.repo.lines(product.gtin)
         start, end = self._period(product)
         return InventoryOut(gtin=product.gtin, revision=product.inventory_revision, reference_period_start=start,

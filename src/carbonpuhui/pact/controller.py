@@ -23,6 +23,7 @@ from carbonpuhui.errors import BadRequestError, request_locale
 from carbonpuhui.factors.schemas import FactorOut
 from carbonpuhui.factors.service import to_out
 from carbonpuhui.i18n import N_
+from carbonpuhui.ids import is_uuid
 from carbonpuhui.pact import events
 from carbonpuhui.pact.bodies import (
     ImportFootprint,
@@ -36,7 +37,7 @@ from carbonpuhui.pact.errors import EXCEPTION_HANDLERS, PactError, PactErrorBody
 from carbonpuhui.pact.filtering import FilterError, parse_filter
 from carbonpuhui.pact.models import PactClient
 from carbonpuhui.pact.schemas import ProductFootprint
-from carbonpuhui.pact.service import PactService, is_uuid
+from carbonpuhui.pact.service import PactService
 from carbonpuhui.paging import decode_cursor, encode_cursor
 from carbonpuhui.throttle import spend_compute
 

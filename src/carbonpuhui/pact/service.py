@@ -22,6 +22,7 @@ from carbonpuhui.footprints.gtin import InvalidGTIN, normalise_gtin
 from carbonpuhui.footprints.models import Product
 from carbonpuhui.footprints.service import ProductService
 from carbonpuhui.i18n import N_, translate
+from carbonpuhui.ids import is_uuid
 from carbonpuhui.pact import export
 from carbonpuhui.pact.bodies import ImportFootprint, PublishedFootprint, PublishFootprint, Sharing
 from carbonpuhui.pact.models import PactEvent, PactFootprint, PactShare
@@ -321,15 +322,6 @@ def actor_admin(actor: Principal) -> Principal:
     # The factor service's writes are an administrator's; an import is the buyer's own factor,
     # recorded under the buyer's subject.
     return Principal(sub=actor.sub, roles=frozenset({"admin"}), org=actor.org)
-
-
-def is_uuid(text: str) -> bool:
-    """A footprint id as we issue them: a UUID in its 36-character form."""
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return len(text) == 36
 
 
 __all__ = ["PactService", "Product", "org_urn"]
