@@ -187,7 +187,7 @@ class ListingController(Controller):
                      principal: CurrentPrincipal) -> ListingOut:
         return await PublicLabelService(db_session, _cache(request)).create_listing(data, principal)
 
-    @delete("/v1/merchant/listings/{listing_id:str}", **access(roles=("merchant",), errors=(404,)),
+    @delete("/v1/merchant/listings/{listing_id:str}", **access(roles=("merchant",), errors=(404, 422)),
             status_code=HTTP_204_NO_CONTENT, summary="Withdraw one of the merchant's listings")
     async def remove(self, request: Request[Any, Any, Any], listing_id: IdPath, db_session: DbSession,
                      principal: CurrentPrincipal) -> None:

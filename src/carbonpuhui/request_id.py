@@ -36,5 +36,7 @@ class RequestIdMiddleware(ASGIMiddleware):
                 MutableScopeHeaders.from_message(message)[HEADER] = request_id
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
+        # The route's path (never its query: that may carry personal data) and method go into every
+        # log line of the request, the access-log line included.
+        with structlog.contextvars.bound_contextvars(request_id=request_id, path=scope["path"], method=scope["method"]):
             await next_app(scope, receive, send_with_id)

@@ -6,6 +6,7 @@ Redis is never the source of truth: it holds rate-limit windows, caches and coun
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from litestar.stores.base import Store
@@ -76,6 +77,7 @@ class Stores:
                 settings.redis_url, socket_connect_timeout=2, socket_timeout=2, health_check_interval=30,
             )
         self._memory: dict[str, MemoryStore] = {}
+        self._counters: dict[tuple[str, str], tuple[int, float]] = {}
 
     @property
     def backend(self) -> str:
@@ -90,6 +92,29 @@ class Stores:
 
     def registry(self) -> StoreRegistry:
         return StoreRegistry(default_factory=self.store)
+
+    async def count(self, store: str, key: str, expires_in: int) -> int | None:
+        """Add one to a counter and return it: atomic across processes on Redis (INCR), and within
+        the process on the in-process store. None when Redis is down (counters only throttle)."""
+        if self.redis is None:
+            now = time.monotonic()
+            if len(self._counters) > 100_000:  # forget finished windows
+                self._counters = {k: v for k, v in self._counters.items() if v[1] > now}
+            value, until = self._counters.get((store, key), (0, 0.0))
+            if until <= now:
+                value, until = 0, now + expires_in
+            self._counters[(store, key)] = (value + 1, until)  # no await in between: atomic in-process
+            return value + 1
+        name = f"{self.namespace}:{store}:{key}"
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.incr(name)
+                pipe.expire(name, expires_in, nx=True)
+                value, _ = await pipe.execute()
+        except _OUTAGE as exc:
+            log.warning("store unavailable, counter skipped: %r", exc)
+            return None
+        return int(value)
 
     async def ping(self) -> None:
         if self.redis is not None:

@@ -1,9 +1,7 @@
-"""A per-caller budget for expensive work (footprint computations), in the shared rate-limit store.
-
-A fixed one-minute window per caller, counted in Redis (or the in-process store), so the budget
-holds across processes. The count is read and written without a transaction: under a burst a few
-extra calls may slip through, which throttling tolerates. Like the public rate limit it fails open
-when Redis is down: it protects capacity, it decides nothing.
+"""Throttling: the public rate limit and a per-caller budget for expensive work (footprint
+computations), both fixed one-minute windows counted atomically in Redis (INCR) or in-process, so
+they hold across processes at O(1) per request. Both fail open when Redis is down: they protect
+capacity, they decide nothing.
 """
 
 from __future__ import annotations
@@ -12,12 +10,22 @@ import time
 from typing import Any
 
 from litestar import Request
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.exceptions import TooManyRequestsException
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from carbonpuhui.auth.access import current_principal
+from carbonpuhui.auth.access import PUBLIC, current_principal
 from carbonpuhui.errors import TooManyRequestsError
 from carbonpuhui.i18n import N_
 
 WINDOW_SECONDS = 60
+
+
+def _window(now: float) -> tuple[int, int]:
+    """The current window and the seconds until it ends."""
+    return int(now // WINDOW_SECONDS), max(1, int(WINDOW_SECONDS - now % WINDOW_SECONDS))
 
 
 async def spend_compute(request: Request[Any, Any, Any]) -> None:
@@ -25,13 +33,39 @@ async def spend_compute(request: Request[Any, Any, Any]) -> None:
     settings = request.app.state.settings
     principal = current_principal(request)
     who = principal.sub if principal is not None else (request.client.host if request.client else "anonymous")
-    now = time.time()
-    window = int(now // WINDOW_SECONDS)
-    store = request.app.state.stores.store("rate_limit")
-    key = f"compute:{who}:{window}"
-    count = int(await store.get(key) or 0) + 1
-    await store.set(key, str(count), expires_in=WINDOW_SECONDS + 1)
-    if count > settings.compute_rate_limit_per_minute:
-        retry = max(1, int(WINDOW_SECONDS - now % WINDOW_SECONDS))
+    window, retry = _window(time.time())
+    count = await request.app.state.stores.count("rate_limit", f"compute:{who}:{window}", WINDOW_SECONDS + 1)
+    if count is not None and count > settings.compute_rate_limit_per_minute:
         raise TooManyRequestsError(N_("Too many footprint computations; try again in {seconds} s."),
                                    reason="compute_rate_limited", headers={"Retry-After": str(retry)}, seconds=retry)
+
+
+class PublicRateLimit(ASGIMiddleware):
+    """Per client address, on anonymous-capable reads (GET/HEAD of public routes) except probes.
+    Answers carry the draft IETF ``RateLimit-*`` headers; a refusal is a 429 with ``Retry-After``."""
+
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, limit_per_minute: int) -> None:
+        self.limit = limit_per_minute
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        opt = scope["route_handler"].opt
+        if scope["method"] not in ("GET", "HEAD") or opt.get("access") != PUBLIC or not opt.get("throttled", True):
+            await next_app(scope, receive, send)
+            return
+        client = scope.get("client")
+        window, reset = _window(time.time())
+        count = await scope["litestar_app"].state.stores.count("rate_limit", f"public:{client[0] if client else '-'}:{window}",
+                                                      WINDOW_SECONDS + 1)
+        headers = {"RateLimit-Policy": f"{self.limit}; w={WINDOW_SECONDS}", "RateLimit-Limit": str(self.limit),
+                   "RateLimit-Remaining": str(max(0, self.limit - (count or 0))), "RateLimit-Reset": str(reset)}
+        if count is not None and count > self.limit:
+            raise TooManyRequestsException(headers={**headers, "Retry-After": str(reset)})
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableScopeHeaders.from_message(message).update(headers)
+            await send(message)
+
+        await next_app(scope, receive, send_with_headers)

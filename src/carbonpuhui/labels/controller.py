@@ -54,12 +54,12 @@ class BenchmarkController(Controller):
                             db_session: DbSession, principal: CurrentPrincipal) -> BenchmarkOut:
         return await BenchmarkService(db_session, public_cache(request)).put(category, data, principal)
 
-    @get("/{category:str}", **access(public=True, errors=(404,)), summary="A category's benchmark")
+    @get("/{category:str}", **access(public=True, errors=(404, 422)), summary="A category's benchmark")
     async def get_benchmark(self, category: CategoryPath, db_session: DbSession) -> BenchmarkOut:
         service = BenchmarkService(db_session)
         return service.out(await service.get(category))
 
-    @get("", **access(public=True), summary="All benchmarks")
+    @get("", **access(public=True, errors=(422,)), summary="All benchmarks")
     async def list_benchmarks(self, db_session: DbSession, cursor: Annotated[str | None, QueryParameter()] = None,
                               limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50) -> BenchmarkPage:
         service = BenchmarkService(db_session)
@@ -83,7 +83,7 @@ class CertificationController(Controller):
     path = "/v1/certification/applications"
     tags = ["labels"]
 
-    @get("", **access(roles=("verifier",), errors=(403, 429)), before_request=spend_compute,
+    @get("", **access(roles=("verifier",), errors=(403, 422, 429)), before_request=spend_compute,
          summary="Applications for the caller's certification body, with inventory and footprint",
          description="Applications naming the body, and open applications (naming none) while pending: "
                      "an applicant who names no body shares the inventory with every certification body "
@@ -128,7 +128,7 @@ class LabelController(Controller):
     path = "/v1/labels"
     tags = ["labels"]
 
-    @get("/{label_id:str}", **access(public=True, errors=(404,)), summary="A label, as anyone may see it")
+    @get("/{label_id:str}", **access(public=True, errors=(404, 422)), summary="A label, as anyone may see it")
     async def get_label(self, label_id: IdPath, db_session: DbSession) -> LabelOut:
         return await CertificationService(db_session).get(_uuid(label_id))
 
@@ -140,7 +140,7 @@ class LabelController(Controller):
         return await CertificationService(db_session, public_cache(request)).revoke(
             _uuid(label_id), data, principal)
 
-    @get("/{label_id:str}/history", **access(roles=("verifier", "admin", "merchant"), errors=(404,)),
+    @get("/{label_id:str}/history", **access(roles=("verifier", "admin", "merchant"), errors=(404, 422)),
          summary="Every transition of the label and its application: who, when, why")
     async def history(self, label_id: IdPath, db_session: DbSession, principal: CurrentPrincipal) -> LabelHistory:
         return await CertificationService(db_session).history(_uuid(label_id), principal)
