@@ -1,5 +1,4 @@
-"""Procurement plugin. Tenders and bids arrive with their issue; the plugin already composes into
-the app and tags its part of the OpenAPI document."""
+"""Procurement plugin: tenders, sealed bids, evaluations and their reports (政府采购)."""
 
 from __future__ import annotations
 
@@ -7,9 +6,11 @@ from litestar.config.app import AppConfig
 from litestar.openapi.spec import Tag
 from litestar.plugins import InitPluginProtocol
 
+from procurement.controller import TenderController
+
 
 class ProcurementPlugin(InitPluginProtocol):
-    route_handlers: list[object] = []
+    route_handlers: list[object] = [TenderController]
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.route_handlers.extend(self.route_handlers)

@@ -68,6 +68,15 @@ EXPECTED: dict[tuple[str, str], str | frozenset[str]] = {
     ("DELETE", "/v1/merchant/listings/{listing_id}"): MERCHANT,
     ("GET", "/v1/listings"): PUBLIC,
     # --- procurement (issue 6) ---
+    ("POST", "/v1/tenders"): frozenset({"officer"}),
+    ("GET", "/v1/tenders"): PUBLIC,
+    ("GET", "/v1/tenders/{tender_id}"): PUBLIC,
+    ("POST", "/v1/tenders/{tender_id}/bids"): MERCHANT,
+    ("GET", "/v1/tenders/{tender_id}/bids"): frozenset({"officer", "merchant"}),  # narrowed by the service
+    ("GET", "/v1/tenders/{tender_id}/bids/{bid_id}"): frozenset({"officer", "merchant"}),
+    ("POST", "/v1/tenders/{tender_id}/evaluation"): frozenset({"officer"}),
+    ("GET", "/v1/tenders/{tender_id}/report.csv"): frozenset({"officer"}),
+    ("GET", "/v1/tenders/{tender_id}/report.svg"): frozenset({"officer"}),
     ("POST", "/v1/merchant/products/{gtin}/pact-footprints"): MERCHANT,
     ("GET", "/v1/merchant/pact-footprints"): MERCHANT,
     ("PUT", "/v1/merchant/pact-footprints/{footprint_id}/sharing"): MERCHANT,

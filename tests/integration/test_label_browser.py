@@ -8,35 +8,30 @@ the DOM chromium built holds the grade element and the product's name. Needs ``c
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
-import threading
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from html.parser import HTMLParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
+import msgspec
 import pytest
 import zxingcpp
 from PIL import Image
 
-from carbonpuhui.factors.schemas import Names
-from carbonpuhui.footprints.schemas import FactorRef
-from carbonpuhui.labels.render import (
-    GRADE_COLOURS,
-    PAGE_BACKGROUND,
-    PAGE_CSP,
-    digital_link,
-    label_page,
-    label_svg,
-)
-from carbonpuhui.labels.schemas import LabelOut, ListingOut, PublicProduct
+from carbonpuhui.labels.render import GRADE_COLOURS, PAGE_BACKGROUND, digital_link
+from carbonpuhui.labels.schemas import PublicProduct
 from tests.conftest import require_service
+from tests.integration.test_label_cache_processes import _wait_ready
+from tests.integration.test_serve import _free_port
 
 WINDOW = (412, 915)  # a common Android phone's CSS viewport
-GTIN = "06901234567892"
+GTIN = "06901234567892"  # the demo's hot-rolled coil, with a verified label
 
 
 @dataclass(frozen=True)
@@ -56,58 +51,27 @@ def chromium() -> str:
     return str(path)
 
 
-def demo_product(base_url: str) -> PublicProduct:
-    label = LabelOut(
-        id="lbl_demo", gtin=GTIN, category="steel.hot_rolled_coil", kgco2e_per_unit="2.184",
-        declared_unit="kilogram", grade="B", scheme="verified", status="active",
-        certification_body="demo-cert-body", issued_at=datetime(2026, 1, 5, 8, 30, tzinfo=UTC),
-        valid_until=date(2027, 12, 31), factor_versions=[FactorRef(id="ipcc2006-steel-bof", version=3)],
-        conservative_basis="monte_carlo_p80", earns_credits=True)
-    listing = ListingOut(id="lst_demo", gtin=GTIN, merchant="demo-steel", store="鲁钢旗舰店", price_cents=412300,
-                         url="https://shop.example.cn/p/1", created_at=datetime(2026, 1, 6, tzinfo=UTC))
-    return PublicProduct(
-        gtin=GTIN, names=Names(zh_hans="热轧卷板（示例）", zh_hant="熱軋卷板（示例）", en="Hot-rolled coil (demo)"),
-        category="steel.hot_rolled_coil", declared_unit="kilogram", declared_units_per_item="1000", label=label,
-        listings=[listing], digital_link=digital_link(base_url, GTIN))
-
-
 @pytest.fixture
-def served() -> Iterator[Served]:
-    """The page to test. Here: label_page() from a bare HTTP server with the headers the app sends;
-    the app's own ``/01/{gtin14}`` route can take this fixture's place without touching the test."""
-    routes: dict[str, tuple[str, bytes]] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            found = routes.get(self.path)
-            if found is None:
-                self.send_error(404)
-                return
-            content_type, body = found
-            self.send_response(200)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Content-Security-Policy", PAGE_CSP)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - keep test output clean
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    product = demo_product(base_url)
-    svg_url = f"/v1/products/{GTIN}/label.svg?lang=zh-Hans"
-    routes[f"/01/{GTIN}"] = ("text/html; charset=utf-8", label_page(
-        product, locale="zh-Hans", base_url=base_url, svg_url=svg_url).encode())
-    routes[svg_url] = ("image/svg+xml", label_svg(product, locale="zh-Hans", base_url=base_url).encode())
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def served(tmp_path: Path) -> Iterator[Served]:
+    """The real thing: ``carbonpuhui serve --demo`` (the README's first command) on the embedded
+    default, and the demo steel coil's Digital Link page, whose label a demo certification body
+    verified."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARBONPUHUI_")}
+    env["CARBONPUHUI_DATA_DIR"] = str(tmp_path / "data")
+    cli = [sys.executable, "-m", "carbonpuhui.cli", "serve", "--demo", "--port", str(port)]
+    with (tmp_path / "server.log").open("wb") as log:
+        process = subprocess.Popen(cli, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base_url = f"http://127.0.0.1:{port}"
     try:
-        yield Served(url=f"{base_url}/01/{GTIN}", product=product, base_url=base_url)
+        _wait_ready(base_url, process)
+        shown = httpx.get(f"{base_url}/01/{GTIN}", headers={"Accept": "application/json"})
+        assert shown.status_code == 200, shown.text
+        product = msgspec.convert(shown.json(), PublicProduct)
+        yield Served(url=f"{base_url}/01/{GTIN}?lang=zh-Hans", product=product, base_url=base_url)
     finally:
-        server.shutdown()
-        server.server_close()
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
 
 
 def run_chromium(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -5,9 +5,10 @@ from carbonpuhui.factors.models import FactorVersion
 from carbonpuhui.footprints.models import InventoryLine, Product, ProductVerifier
 from carbonpuhui.labels.models import Benchmark, CertificationEvent, Label, LabelApplication, Listing
 from carbonpuhui.pact.models import PactClient, PactEvent, PactFootprint, PactShare
+from procurement.models import Bid, Tender, TenderEvaluation
 
 metadata = Base.metadata
 
-__all__ = ["Benchmark", "CertificationEvent", "FactorVersion", "InventoryLine", "Label", "LabelApplication",
+__all__ = ["Benchmark", "Bid", "CertificationEvent", "FactorVersion", "InventoryLine", "Label", "LabelApplication",
            "Listing", "Product", "PactClient", "PactEvent", "PactFootprint", "PactShare",
-           "ProductVerifier", "metadata"]
+           "ProductVerifier", "Tender", "TenderEvaluation", "metadata"]
