@@ -7,6 +7,7 @@ Public label reads come from the shared cache (``carbonpuhui.labels.cache``), ca
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -19,7 +20,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_30
 from carbonpuhui.auth import access
 from carbonpuhui.caching import NOT_MODIFIED, cached_response
 from carbonpuhui.deps import CurrentPrincipal, DbSession
-from carbonpuhui.errors import NotFoundError, request_locale
+from carbonpuhui.errors import BadRequestError, NotFoundError, request_locale
 from carbonpuhui.factors.schemas import CATEGORY_PATTERN
 from carbonpuhui.footprints.service import gtin14
 from carbonpuhui.i18n import N_
@@ -44,6 +45,7 @@ from carbonpuhui.paging import decode_cursor, encode_cursor
 GtinPath = Annotated[str, PathParameter(min_length=1, max_length=20, description="GTIN-8, -12, -13 or -14")]
 IdPath = Annotated[str, PathParameter(min_length=1, max_length=64)]
 REVALIDATE = "public, no-cache"
+_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9_.-]{1,253})(?::[0-9]{1,5})?")
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'"
 SVG_RESPONSE = {200: ResponseSpec(data_container=str, media_type="image/svg+xml", description="The label (SVG)"),
                 **NOT_MODIFIED}
@@ -56,12 +58,17 @@ PAGE_RESPONSES = {
 
 
 def _cache(request: Request[Any, Any, Any]) -> PublicCache:
-    return PublicCache(request.app.state.stores.store("cache"))
+    return PublicCache(request.app.state.stores)
 
 
 def _base_url(request: Request[Any, Any, Any]) -> str:
     configured = request.app.state.settings.public_base_url
-    return configured or str(request.base_url).rstrip("/")
+    if configured:
+        return configured
+    # The Host header ends up in QR codes and cache keys: a host name or address, a port, no more.
+    if not _HOST.fullmatch(request.base_url.netloc):
+        raise BadRequestError(N_("The Host header is not a valid host name."), reason="invalid_host")
+    return str(request.base_url).rstrip("/")
 
 
 async def _cached(request: Request[Any, Any, Any], gtin: str, variant: str, media_type: str,
@@ -141,7 +148,11 @@ class DigitalLinkController(Controller):
         if gtin != key:  # GS1 Digital Link's canonical form is the 14-digit GTIN
             query = f"?{request.url.query}" if request.url.query else ""
             return Redirect(f"/01/{key}{query}", status_code=HTTP_308_PERMANENT_REDIRECT)
-        if request.accept.best_match(["text/html", "application/json"], default="text/html") == "application/json":
+        try:
+            wanted = request.accept.best_match(["text/html", "application/json"], default="text/html")
+        except (ValueError, OverflowError):  # Litestar cannot rank a quality such as q=inf: the page
+            wanted = "text/html"
+        if wanted == "application/json":
             return await _cached(request, key, "json", "application/json", _json)
         locale = request_locale(request)
 

@@ -78,6 +78,7 @@ class Stores:
             )
         self._memory: dict[str, MemoryStore] = {}
         self._counters: dict[tuple[str, str], tuple[int, float]] = {}
+        self.local_views: dict[str, dict[bytes, bytes | int]] = {}  # the label cache without Redis
 
     @property
     def backend(self) -> str:

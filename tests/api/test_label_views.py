@@ -115,7 +115,7 @@ def test_listings_filter_by_category_grade_and_merchant(flow: Flow, auth) -> Non
         return [x["gtin"] for x in flow.ok(flow.client.get("/v1/listings", params=params))["items"]]
 
     assert gtins(max_grade="C", category=CATEGORY, merchant="jd-shop") == ["0" + a, "0" + c]
-    assert gtins(max_grade="A") == sorted(["0" + a, "0" + tyre])
+    assert sorted(gtins(max_grade="A")) == sorted(["0" + a, "0" + tyre])  # one grade: in listing-id order
     assert gtins(merchant="acme") == ["0" + c]
     everything = flow.ok(flow.client.get("/v1/listings"))["items"]
     assert len(everything) == 6 and everything[-1]["label"] is None  # unlabelled last

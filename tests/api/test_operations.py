@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
 from litestar.testing import TestClient
 
 from carbonpuhui.app import create_app
@@ -80,3 +81,19 @@ def test_request_id_is_in_the_logs_and_in_a_500(tmp_path, migrated_database_url,
     assert "HTTP Response" in {e.get("event") for e in ours}
     tracebacks = [str(e.get("event")) for e in events if "boom" in str(e.get("event"))]
     assert tracebacks and all("report-42-from-user" in t for t in tracebacks), "the traceback names the request"
+
+
+@pytest.mark.parametrize("host", ["host:port", "example.org:99999", "user@example.org", "[::1", "x" * 300])
+def test_a_host_header_that_is_no_host_is_a_localised_400_everywhere(client, host) -> None:
+    for path in ("/healthz", "/v1/factors", "/v1/products/6901234567892"):
+        response = client.get(path, headers={"Host": host, "Accept-Language": "zh-Hant"})
+        assert response.status_code == 400, (host, path)
+        body = response.json()
+        assert (body["reason"], body["detail"]) == ("invalid_host", "Host 請求標頭不是有效的主機名稱。")
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["x-request-id"] == body["request_id"]
+
+
+@pytest.mark.parametrize("host", ["example.org", "example.org:8080", "127.0.0.1:65535", "[::1]:8000", "localhost"])
+def test_real_hosts_pass(client, host) -> None:
+    assert client.get("/healthz", headers={"Host": host}).status_code == 200

@@ -91,7 +91,7 @@ def test_changes_through_one_process_show_on_the_next_read_from_the_other(two_se
         assert ok(first)["label"] is None
         assert b.get(f"/v1/products/{code}", headers={"If-None-Match": first.headers["etag"]}).status_code == 304
         namespace = env["CARBONPUHUI_REDIS_NAMESPACE"]
-        cached = redis.Redis.from_url(env["CARBONPUHUI_REDIS_URL"]).keys(f"{namespace}:cache:view:0{code}:*")
+        cached = redis.Redis.from_url(env["CARBONPUHUI_REDIS_URL"]).hkeys(f"{namespace}:cache:view:0{code}")
         assert cached, "the reader serves public views from Redis"
         # ... the writer approves: the reader's next read has the label.
         application = ok(a.post(f"/v1/merchant/products/{code}/label-applications", headers=owner,

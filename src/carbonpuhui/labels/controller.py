@@ -38,7 +38,7 @@ IdPath = Annotated[str, PathParameter(min_length=1, max_length=64)]
 
 
 def public_cache(request: Request) -> PublicCache:  # type: ignore[type-arg]
-    return PublicCache(request.app.state.stores.store("cache"))
+    return PublicCache(request.app.state.stores)
 
 
 class BenchmarkController(Controller):
@@ -73,10 +73,11 @@ class BenchmarkController(Controller):
 def _queue_cursor(key: str) -> bool:
     stamp, _, ident = key.partition("|")
     try:
-        datetime.fromisoformat(stamp)
+        moment = datetime.fromisoformat(stamp)
     except ValueError:
         return False
-    return is_uuid(ident)
+    # We issue UTC stamps; a naive one (or a bare date) could not be compared with the stored ones.
+    return moment.tzinfo is not None and is_uuid(ident)
 
 
 class CertificationController(Controller):

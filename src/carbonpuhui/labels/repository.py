@@ -22,8 +22,10 @@ class LabelRepository:
         self.session = session
 
     # --- benchmarks ---
-    async def benchmark(self, category: str) -> Benchmark | None:
-        return await self.session.get(Benchmark, category)
+    async def benchmark(self, category: str, *, lock: bool = False) -> Benchmark | None:
+        """``lock``: hold the row until the transaction ends (PostgreSQL), so that no label is graded
+        against a benchmark being replaced meanwhile, and two replacements never share a revision."""
+        return await self.session.get(Benchmark, category, with_for_update=True if lock else None)
 
     async def benchmarks(self, *, after: str | None, limit: int) -> Sequence[Benchmark]:
         stmt = select(Benchmark).order_by(Benchmark.category).limit(limit)

@@ -170,6 +170,8 @@ class BenchmarkService(_Base):
         problems: list[FieldError] = []
         if data.percentiles != sorted(set(data.percentiles)):
             problems.append(FieldError(field="percentiles", message=N_("Give increasing percentiles, e.g. 20, 40, 60, 80.")))
+        if data.source is not None and "\x00" in data.source:
+            problems.append(FieldError(field="source", message=N_("Must not contain the NUL character.")))
         if not fits(data.uncertainty_penalty) or not Decimal(0) <= data.uncertainty_penalty <= Decimal(10):
             problems.append(FieldError(field="uncertainty_penalty", message=N_("Must be between 0 and 10.")))
         if data.method == "fixed":
@@ -208,7 +210,7 @@ class BenchmarkService(_Base):
             values = sorted(self.per_benchmark_unit(lab.kgco2e_per_unit, lab.declared_unit, unit) for lab in labels)
             thresholds = [percentile(values, p) for p in data.percentiles]
             baseline, sample_size = percentile(values, 50), len(values)
-        bench = await self.repo.benchmark(category)
+        bench = await self.repo.benchmark(category, lock=True)
         before = None if bench is None else {"method": bench.method, "thresholds": bench.thresholds,
                                              "baseline": plain(bench.baseline), "revision": bench.revision}
         if bench is None:
@@ -298,7 +300,9 @@ class CertificationService(_Base):
             product = await self.products.repo.get(app.gtin)
             assert product is not None  # applications cascade with their product
             inventory = footprint = None
-            if app.status == "pending":
+            # A body the owner has unassigned since keeps seeing the application, not the inventory.
+            if app.status == "pending" and (app.certification_body is None
+                                            or viewer.org in await self.products.repo.verifiers(product.gtin)):
                 inventory = await self.products.inventory_of(product)
                 footprint = await self.products.compute(product, samples=LABEL_SAMPLES, seed=seed_of(app.id))
             out.append((app, product, inventory, footprint))
@@ -314,14 +318,22 @@ class CertificationService(_Base):
             raise ConflictError(N_("Application {id} was already decided ({status})."),
                                 reason="application_not_pending", id=app.id, status=app.status)
         today = today_cst()
+        if data.comment is not None and "\x00" in data.comment:
+            raise _field("comment", N_("Must not contain the NUL character."))
         if data.decision == "reject" and not data.comment:
             raise _field("comment", N_("Say why the application is rejected."))
         if data.decision == "approve":
             if data.valid_until is None:
                 raise _field("valid_until", N_("An approval needs the label's last valid day."))
             self._check_validity(data.valid_until, today)
+        # The inventory cannot change between the check below and the footprint the label is issued on.
+        await ProductRepository(self.session).lock(app.gtin)
         product = await self.products.repo.get(app.gtin)
         assert product is not None
+        if (data.decision == "approve" and app.certification_body is not None
+                and body not in await self.products.repo.verifiers(product.gtin)):
+            raise ConflictError(N_("The applicant has withdrawn the inventory from {body}; the application can "
+                                   "only be rejected."), reason="verifier_not_assigned", body=body)
         if data.decision == "approve" and product.inventory_revision != app.inventory_revision:
             raise ConflictError(N_("The inventory changed after the application (revision {applied} -> {now}); "
                                    "the applicant must apply again."), reason="inventory_changed",
@@ -370,7 +382,7 @@ class CertificationService(_Base):
 
     async def _issue(self, product: Product, *, scheme: str, body: str | None, valid_until: date, actor: Principal,
                      application_id: str | None, seed: int, label_id: str | None = None) -> Label:
-        bench = await self.repo.benchmark(product.category)
+        bench = await self.repo.benchmark(product.category, lock=True)
         if bench is None:
             raise ConflictError(N_("Category {category} has no benchmark yet, so no grade can be given."),
                                 reason="benchmark_missing", category=product.category)
@@ -380,7 +392,9 @@ class CertificationService(_Base):
         p5, p50, p80, p95 = (Decimal(x) for x in (mc.p5, mc.p50, mc.p80, mc.p95))
         with localcontext(EXACT):
             if p5 == p95:  # no uncertainty data on any line: the declared value, surcharged
-                value, basis = (declared * (1 + bench.uncertainty_penalty)).normalize(), "declared_with_penalty"
+                # Upwards whatever the sign: x (1 + penalty) would make a negative footprint look better.
+                value = (declared + abs(declared) * bench.uncertainty_penalty).normalize()
+                basis = "declared_with_penalty"
             else:
                 value, basis = p80, "monte_carlo_p80"
         graded = self.per_benchmark_unit(value, product.declared_unit, bench.declared_unit)
