@@ -15,7 +15,12 @@ from litestar import Controller, Request, Response, delete, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import Redirect
-from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_308_PERMANENT_REDIRECT
+from litestar.status_codes import (
+    HTTP_200_OK,
+    HTTP_201_CREATED,
+    HTTP_204_NO_CONTENT,
+    HTTP_308_PERMANENT_REDIRECT,
+)
 
 from carbonpuhui.auth import access
 from carbonpuhui.caching import NOT_MODIFIED, cached_response
@@ -176,6 +181,16 @@ class MerchantLabelController(Controller):
                     principal: CurrentPrincipal) -> ApplicationOut:
         return await CertificationService(db_session).apply(gtin, data, principal)
 
+    @post("/{gtin:str}/label-applications/{application_id:str}/withdraw",
+          **access(roles=("merchant",), errors=(404, 409, 422)), status_code=HTTP_200_OK,
+          summary="Withdraw a pending application (owner)")
+    async def withdraw(self, gtin: GtinPath, application_id: IdPath, db_session: DbSession,
+                       principal: CurrentPrincipal) -> ApplicationOut:
+        if not is_uuid(application_id):
+            raise NotFoundError(N_("Application {id} was not found."), reason="application_not_found",
+                                id=application_id)
+        return await CertificationService(db_session).withdraw(gtin, application_id.lower(), principal)
+
     @post("/{gtin:str}/self-declared-label", **access(roles=("merchant",), errors=(404, 409), body=True),
           status_code=HTTP_201_CREATED, summary="Declare a label without a verifier (shown as self_declared)",
           description="Graded like any label, but shown as `self_declared` and never earning credits.")
@@ -206,16 +221,19 @@ class ListingController(Controller):
             raise NotFoundError(N_("Listing {id} was not found."), reason="listing_not_found", id=listing_id)
         await PublicLabelService(db_session, _cache(request)).delete_listing(listing_id.lower(), principal)
 
-    @get("/v1/listings", **access(public=True, errors=(422,)),
+    @get("/v1/listings", **access(public=True, errors=(422,), responses=NOT_MODIFIED),
          summary="Low-carbon goods: listings with their product's label, best grade first")
-    async def search(self, db_session: DbSession,
+    async def search(self, request: Request[Any, Any, Any], db_session: DbSession,
                      category: Annotated[str | None, QueryParameter(pattern=CATEGORY_PATTERN, max_length=100)] = None,
                      max_grade: Annotated[Literal["A", "B", "C", "D", "E"] | None, QueryParameter()] = None,
                      merchant: Annotated[str | None, QueryParameter(min_length=1, max_length=100)] = None,
                      cursor: Annotated[str | None, QueryParameter()] = None,
-                     limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50) -> ListingPage:
+                     limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50) -> Response[ListingPage]:
         after = decode_cursor(cursor, _listing_cursor)
         key = None if after is None else tuple(after.split("|", 1))
         items, last = await PublicLabelService(db_session).search(
             category=category, max_grade=max_grade, merchant=merchant, after=key, limit=limit)  # type: ignore[arg-type]
-        return ListingPage(items=items, next_cursor=None if last is None else encode_cursor("|".join(last)))
+        page = ListingPage(items=items, next_cursor=None if last is None else encode_cursor("|".join(last)))
+        response = cached_response(request, page, max_age=0, shared=True)
+        response.headers["Cache-Control"] = REVALIDATE
+        return response

@@ -131,9 +131,8 @@ def test_an_inventory_changed_after_applying_cannot_be_approved(flow: Flow) -> N
 
 
 def test_applications_need_an_inventory_and_the_owner(flow: Flow, auth) -> None:
-    from tests.api.test_products import create_product
-
     from tests.api.label_flow import gtin
+    from tests.api.test_products import create_product
 
     create_product(flow.client, flow.owner, gtin(9))
     empty = flow.client.post(f"/v1/merchant/products/{gtin(9)}/label-applications", json={}, headers=flow.owner)
@@ -253,7 +252,6 @@ def test_an_expired_label_stops_counting_by_itself(flow: Flow, monkeypatch) -> N
 
 def test_public_view_is_cached_no_longer_than_the_label_is_valid(flow: Flow, monkeypatch) -> None:
     """The cache entry expires when the label does, so expiry shows on the next read without a job."""
-    import asyncio
     from datetime import UTC, datetime
 
     last_day = date.today() + timedelta(days=3)
@@ -304,3 +302,27 @@ def test_a_self_declared_label_cannot_replace_a_verified_one(flow: Flow) -> None
     flow.client.post(f"/v1/merchant/products/{other}/self-declared-label", json={"valid_until": "2027-12-31"},
                      headers=flow.owner)
     assert flow.certify(other)["scheme"] == "verified"
+
+
+def test_the_applicant_may_withdraw_a_pending_application(flow: Flow) -> None:
+    code = flow.product(1, "15")
+    application = flow.apply(code)
+    path = f"/v1/merchant/products/{code}/label-applications/{application['id']}/withdraw"
+    assert flow.client.post(path, headers=flow.rival).status_code == 404  # not their product
+    out = flow.ok(flow.client.post(path, headers=flow.owner))
+    assert out["status"] == "withdrawn"
+    assert reason(flow.client.post(path, headers=flow.owner), 409) == "application_not_pending"
+    assert reason(flow.decide(application["id"]), 409) == "application_not_pending"  # too late to decide
+    assert flow.ok(flow.client.get("/v1/certification/applications", headers=flow.verifier))["items"] == []
+    assert flow.apply(code)["status"] == "pending"  # free to apply again
+    other = flow.product(2, "15")
+    wrong = f"/v1/merchant/products/{other}/label-applications/{application['id']}/withdraw"
+    assert reason(flow.client.post(wrong, headers=flow.owner), 404) == "application_not_found"
+
+
+def test_a_decided_application_cannot_be_withdrawn(flow: Flow) -> None:
+    code = flow.product(1, "15")
+    application = flow.apply(code)
+    flow.ok(flow.decide(application["id"]))
+    path = f"/v1/merchant/products/{code}/label-applications/{application['id']}/withdraw"
+    assert reason(flow.client.post(path, headers=flow.owner), 409) == "application_not_pending"

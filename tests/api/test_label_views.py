@@ -36,8 +36,9 @@ def test_a_product_without_a_label_shows_null(flow: Flow) -> None:
 def test_public_reads_carry_etag_and_answer_304(flow: Flow) -> None:
     code = flow.product(1, "15")
     flow.certify(code)
+    flow.listing(code)
     for path in (f"/v1/products/{code}", f"/v1/products/{code}/label.svg", f"/01/{gtin14(1)}",
-                 f"/v1/products/{code}/alternatives"):
+                 f"/v1/products/{code}/alternatives", "/v1/listings?max_grade=C"):
         first = flow.client.get(path)
         assert first.status_code == 200, path
         assert first.headers["cache-control"] == "public, no-cache"

@@ -61,6 +61,7 @@ EXPECTED: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/v1/labels/{label_id}/history"): LABEL_MANAGERS,
     ("POST", "/v1/merchant/products/{gtin}/label-applications"): MERCHANT,
     ("POST", "/v1/merchant/products/{gtin}/self-declared-label"): MERCHANT,
+    ("POST", "/v1/merchant/products/{gtin}/label-applications/{application_id}/withdraw"): MERCHANT,
     ("GET", "/v1/products/{gtin}/label.svg"): PUBLIC,
     ("GET", "/v1/products/{gtin}/alternatives"): PUBLIC,
     ("GET", "/01/{gtin}"): PUBLIC,

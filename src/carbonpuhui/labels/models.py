@@ -51,7 +51,7 @@ class Benchmark(Base):
 class LabelApplication(Base):
     __tablename__ = "label_applications"
     __table_args__ = (
-        CheckConstraint("status IN ('pending','approved','rejected')", name="status_known"),
+        CheckConstraint("status IN ('pending','approved','rejected','withdrawn')", name="status_known"),
         Index("ix_label_applications_queue", "status", "certification_body", "created_at"),
         Index("ix_label_applications_gtin", "gtin", "status"),
     )

@@ -84,6 +84,13 @@ class LabelRepository:
             .values(certification_body=body, **values).execution_options(synchronize_session=False))
         return result.rowcount == 1  # type: ignore[attr-defined]
 
+    async def withdraw(self, application_id: str, **values: object) -> bool:
+        """Withdraw a pending application, atomically against a concurrent decision."""
+        result = await self.session.execute(
+            update(LabelApplication).where(LabelApplication.id == application_id, LabelApplication.status == "pending")
+            .values(status="withdrawn", **values).execution_options(synchronize_session=False))
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
     # --- labels ---
     async def label(self, label_id: str) -> Label | None:
         return await self.session.get(Label, label_id)

@@ -15,7 +15,7 @@ Grade = Literal["A", "B", "C", "D", "E"]
 GRADES: tuple[Grade, ...] = ("A", "B", "C", "D", "E")
 Scheme = Literal["verified", "self_declared"]
 LabelStatus = Literal["active", "revoked", "expired"]
-ApplicationStatus = Literal["pending", "approved", "rejected"]
+ApplicationStatus = Literal["pending", "approved", "rejected", "withdrawn"]
 Text = Annotated[str, Meta(min_length=1, max_length=2000)]
 Percentile = Annotated[int, Meta(ge=1, le=99)]
 

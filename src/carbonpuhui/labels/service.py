@@ -282,6 +282,21 @@ class CertificationService(_Base):
         await self.session.flush()
         return self.application_out(app)
 
+    async def withdraw(self, gtin: str, application_id: str, actor: Principal) -> ApplicationOut:
+        """The applicant takes a pending application back (e.g. a body that never answers)."""
+        product = await self.products.owned(gtin, actor)
+        app = await self.repo.application(application_id)
+        if app is None or app.gtin != product.gtin:
+            raise NotFoundError(N_("Application {id} was not found."), reason="application_not_found",
+                                id=application_id)
+        if not await self.repo.withdraw(app.id, decided_at=utcnow(), decided_by=actor.sub):
+            raise ConflictError(N_("Application {id} was already decided ({status})."),
+                                reason="application_not_pending", id=app.id, status=app.status)
+        await self.session.refresh(app)
+        self.record("application", app.id, "withdraw", actor, before="pending", after="withdrawn")
+        await self.session.flush()
+        return self.application_out(app)
+
     @staticmethod
     def _body(viewer: Principal) -> str:
         if not viewer.org:

@@ -63,7 +63,7 @@ def upgrade() -> None:
     sa.Column('decided_by', sa.String(length=200), nullable=True),
     sa.Column('comment', sa.Text(), nullable=True),
     sa.Column('label_id', sa.String(length=36), nullable=True),
-    sa.CheckConstraint("status IN ('pending','approved','rejected')", name=op.f('ck_label_applications_status_known')),
+    sa.CheckConstraint("status IN ('pending','approved','rejected','withdrawn')", name=op.f('ck_label_applications_status_known')),
     sa.ForeignKeyConstraint(['gtin'], ['products.gtin'], name=op.f('fk_label_applications_gtin_products'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_label_applications'))
     )
