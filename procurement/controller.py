@@ -27,7 +27,7 @@ from procurement.schemas import (
     TenderOut,
     TenderPage,
 )
-from procurement.service import TenderService
+from procurement.service import TenderService, in_calendar
 
 TenderPath = Annotated[str, PathParameter(min_length=1, max_length=36, description="The tender's id")]
 BidPath = Annotated[str, PathParameter(min_length=1, max_length=36, description="The bid's id")]
@@ -48,10 +48,11 @@ def _tender_cursor(key: str) -> bool:
     if not sep or not tender_id:
         return False
     try:
-        datetime.fromisoformat(deadline)
+        moment = datetime.fromisoformat(deadline)
     except ValueError:
         return False
-    return True
+    # We only issue UTC deadlines; a naive or unconvertible one would fail in the query (a 500).
+    return moment.utcoffset() is not None and in_calendar(moment)
 
 
 class TenderController(Controller):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from xml.sax.saxutils import escape, quoteattr
 
 from carbonpuhui.i18n import N_, translate
@@ -15,6 +16,15 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def _cell(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+# What XML 1.0 forbids even escaped (C0 controls, lone surrogates, U+FFFE/U+FFFF): one in a title
+# or a supplier's name would make the whole chart unreadable.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml(text: str) -> str:
+    return escape(_NOT_XML.sub("\ufffd", text))
 
 
 def _probability(value: float | None) -> str:
@@ -66,7 +76,7 @@ def rank_colour(rank: int, ranks: int) -> tuple[str, bool]:
 def _text(x: float, y: float, content: str, *, size: int = 12, anchor: str = "start", fill: str = "#1f2933",
           weight: str = "normal") -> str:
     return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" fill="{fill}" '
-            f'font-weight="{weight}">{escape(content)}</text>')
+            f'font-weight="{weight}">{_xml(content)}</text>')
 
 
 def to_svg(result: EvaluationOut, *, title: str, locale: str) -> str:
@@ -83,7 +93,7 @@ def to_svg(result: EvaluationOut, *, title: str, locale: str) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
         f'viewBox="0 0 {WIDTH} {height}" lang={quoteattr(locale)} font-family={quoteattr(_FONT)} role="img">',
-        f"<title>{escape(heading)}: {escape(title)}</title>",
+        f"<title>{_xml(heading)}: {_xml(title)}</title>",
         f'<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>',
         _text(16, 28, f"{heading} · {title}", size=18, weight="bold"),
         _text(16, 50, translate(N_("Share of {samples} Monte Carlo samples (seed {seed}) in which each bid takes "
@@ -98,7 +108,7 @@ def to_svg(result: EvaluationOut, *, title: str, locale: str) -> str:
     for i, bid_id in enumerate(analysis.bid_ids):
         y = TOP + i * ROW_H
         label = f"{ranks.get(bid_id)}. {suppliers.get(bid_id, '')}"
-        parts.append(f"<g><title>{escape(bid_id)}</title>"
+        parts.append(f"<g><title>{_xml(bid_id)}</title>"
                      f"{_text(LABEL_W - 10, y + BAR_H - 3, label[:40], anchor='end')}</g>")
         parts.append(f'<rect x="{LABEL_W}" y="{y}" width="{BAR_W}" height="{BAR_H}" fill="none" stroke="#9aa5b1" '
                      f'stroke-width="0.5"/>')
@@ -110,7 +120,7 @@ def to_svg(result: EvaluationOut, *, title: str, locale: str) -> str:
             fill, white = rank_colour(r + 1, n)
             tip = translate(N_("Rank {rank}: {share}"), locale, rank=r + 1, share=f"{share:.1%}")
             parts.append(f'<rect x="{x:.2f}" y="{y}" width="{w:.2f}" height="{BAR_H}" fill="{fill}" '
-                         f'stroke="#ffffff" stroke-width="0.5"><title>{escape(tip)}</title></rect>')
+                         f'stroke="#ffffff" stroke-width="0.5"><title>{_xml(tip)}</title></rect>')
             if w >= 34:
                 parts.append(_text(x + w / 2, y + BAR_H - 4, f"{share:.0%}", size=10, anchor="middle",
                                    fill="#ffffff" if white else "#1f2933"))

@@ -28,7 +28,11 @@ class TenderRepository:
         if agency is not None:
             stmt = stmt.where(Tender.agency_org == agency)
         if category is not None:
-            stmt = stmt.where(or_(Tender.category == category, Tender.category.startswith(f"{category}.")))
+            # A prefix compared as text, not LIKE: "_" and "%" are no wildcards, and SQLite's LIKE
+            # ignores case where PostgreSQL's does not.
+            prefix = f"{category}."
+            stmt = stmt.where(or_(Tender.category == category,
+                                  func.substr(Tender.category, 1, len(prefix)) == prefix))
         if open_at is not None:
             stmt = stmt.where(Tender.deadline > open_at)
         if closed_at is not None:

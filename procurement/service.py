@@ -14,7 +14,7 @@ import math
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_PREC, Context, Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -56,6 +56,11 @@ CHINA = ZoneInfo("Asia/Shanghai")  # label validity dates are Chinese calendar d
 SCORE_PLACES = Decimal("0.000001")
 INVALID = N_("Some fields are invalid.")
 MAX_CELLS = 20_000_000  # samples × bids of one evaluation
+# The analysis holds bids × bids matrices (per thread, in the answer, in the stored result): beyond
+# this many bids they alone take gigabytes, whatever the samples.
+MAX_BIDS = 1_000
+# normalize() rounds to its context's precision (28 digits by default): receipts must not.
+EXACT = Context(prec=MAX_PREC)
 
 
 def utcnow() -> datetime:
@@ -66,9 +71,20 @@ def china_date(moment: datetime) -> date:
     return moment.astimezone(CHINA).date()
 
 
+def in_calendar(moment: datetime) -> bool:
+    """Whether ``moment`` is a date in UTC and in China (where label validity is judged): 9999-12-31
+    at -05:00 is not, and converting it would raise."""
+    try:
+        moment.astimezone(UTC)
+        china_date(moment)
+    except OverflowError:
+        return False
+    return True
+
+
 def canonical_decimal(value: Decimal) -> str:
-    """One spelling per number: "1.20", "1.2" and "12E-1" all read "1.2"."""
-    return plain(value.normalize())
+    """One spelling per number: "1.20", "1.2" and "12E-1" all read "1.2"; every digit is kept."""
+    return plain(value.normalize(EXACT))
 
 
 def score_text(value: Fraction | None) -> str | None:
@@ -93,6 +109,8 @@ def tender_problems(data: TenderIn, now: datetime) -> list[FieldError]:
         bad("deadline", N_("Give the time with its offset (RFC 3339), e.g. 2027-01-31T09:00:00+08:00."))
     elif data.deadline <= now:
         bad("deadline", N_("The deadline must be in the future."))
+    elif not in_calendar(data.deadline):
+        bad("deadline", N_("The deadline is too far in the future."))
     limit = data.eligibility.max_kgco2e_per_unit
     if limit is not None and (not fits(limit) or limit <= 0):
         bad("eligibility.max_kgco2e_per_unit", N_("Must be a positive number."))
@@ -266,8 +284,7 @@ class TenderService:
         if supplier == tender.agency_org:
             raise ForbiddenError(N_("An agency cannot bid on its own tender."), reason="own_tender")
         if not self.is_open(tender):
-            raise ConflictError(N_("The deadline for bids has passed ({deadline})."), reason="tender_closed",
-                                deadline=tender.deadline.isoformat())
+            raise self._closed(tender)
         values = await self._footprint(tender, data, supplier)
         quality = data.quality_score
         if quality is not None and (not fits(quality) or not Decimal(0) <= quality <= 100):
@@ -281,9 +298,13 @@ class TenderService:
             "tender_id": tender.id, "supplier": supplier, "price_cents": data.price_cents, "footprint": footprint,
             "quality_score": None if quality is None else canonical_decimal(quality)}, order="sorted").decode()
         fields = dict(values, price_cents=data.price_cents, quality_score=quality, canonical=canonical,
-                      receipt_sha256=hashlib.sha256(canonical.encode()).hexdigest(), submitted_by=actor.sub,
-                      submitted_at=utcnow())
+                      receipt_sha256=hashlib.sha256(canonical.encode()).hexdigest(), submitted_by=actor.sub)
         existing = await self.repo.supplier_bid(tender.id, supplier, for_update=True)
+        # In time means recorded before the deadline: checked again now that the label lookup and the
+        # row lock are behind us, with the very instant the bid is stamped with.
+        fields["submitted_at"] = now = utcnow()
+        if now >= tender.deadline:
+            raise self._closed(tender)
         if existing is None:
             row = Bid(id=str(uuid.uuid4()), tender_id=tender.id, supplier_org=supplier, revision=1, **fields)
             try:
@@ -300,6 +321,11 @@ class TenderService:
         existing.revision += 1
         await self.session.flush()
         return existing, True
+
+    @staticmethod
+    def _closed(tender: Tender) -> ConflictError:
+        return ConflictError(N_("The deadline for bids has passed ({deadline})."), reason="tender_closed",
+                             deadline=tender.deadline.isoformat())
 
     async def _footprint(self, tender: Tender, data: BidIn, supplier: str) -> dict[str, Any]:
         """The bid's footprint per functional unit: point value, Monte Carlo median and gsd."""
@@ -412,6 +438,9 @@ class TenderService:
         bids = await self.repo.bids(tender.id)
         if not bids:
             raise ConflictError(N_("The tender received no bids."), reason="no_bids")
+        if len(bids) > MAX_BIDS:
+            raise ConflictError(N_("With more than {limit} bids the analysis cannot be run in one request."),
+                                reason="too_many_bids", limit=MAX_BIDS)
         if data.samples * len(bids) > MAX_CELLS:  # bounds the time and memory one request may take
             raise UnprocessableError(
                 N_("With {bids} bids, at most {samples} samples can be evaluated at once."), reason="too_many_samples",
