@@ -63,27 +63,23 @@ async def load_demo_labels(db: Database) -> None:
         for category, body in spec["benchmarks"].items():  # type: ignore[attr-defined]
             if await benchmarks.repo.benchmark(category) is None:
                 await benchmarks.put(category, msgspec.convert(body, BenchmarkIn), SYSTEM)
-    for entry in spec["verified"]:  # type: ignore[attr-defined]
+    labels = [(entry, "verified") for entry in spec["verified"]] + [  # type: ignore[attr-defined]
+        (entry, "self_declared") for entry in spec["self_declared"]]  # type: ignore[attr-defined]
+    for entry, scheme in labels:
         async with db.transaction() as session:
             service = CertificationService(session)
             product = await service.products.repo.get(entry["gtin"].zfill(14))
             if product is None or await service.repo.current(product.gtin) is not None:
                 continue
             owner = Principal(sub="system:demo", roles=frozenset({"merchant"}), org=product.owner_org)
+            until = today_cst() + timedelta(days=entry["valid_days"])
+            if scheme == "self_declared":
+                await service.self_declare(product.gtin, SelfDeclarationIn(valid_until=until), owner)
+                continue
             body = Principal(sub="system:demo-verifier", roles=frozenset({"verifier"}), org=entry["body"])
             application = await service.apply(product.gtin, ApplicationIn(certification_body=entry["body"]), owner)
-            until = today_cst() + timedelta(days=entry["valid_days"])
             await service.decide(application.id, DecisionIn(decision="approve", comment="Demo verification",
                                                             valid_until=until), body)
-    for entry in spec["self_declared"]:  # type: ignore[attr-defined]
-        async with db.transaction() as session:
-            service = CertificationService(session)
-            product = await service.products.repo.get(entry["gtin"].zfill(14))
-            if product is None or await service.repo.current(product.gtin) is not None:
-                continue
-            owner = Principal(sub="system:demo", roles=frozenset({"merchant"}), org=product.owner_org)
-            until = today_cst() + timedelta(days=entry["valid_days"])
-            await service.self_declare(product.gtin, SelfDeclarationIn(valid_until=until), owner)
     for entry in spec["listings"]:  # type: ignore[attr-defined]
         async with db.transaction() as session:
             public = PublicLabelService(session)

@@ -27,8 +27,7 @@ from PIL import Image
 from carbonpuhui.labels.render import GRADE_COLOURS, PAGE_BACKGROUND, digital_link
 from carbonpuhui.labels.schemas import PublicProduct
 from tests.conftest import require_service
-from tests.integration.test_label_cache_processes import _wait_ready
-from tests.integration.test_serve import _free_port
+from tests.integration.test_serve import _free_port, wait_ready
 
 WINDOW = (412, 915)  # a common Android phone's CSS viewport
 GTIN = "06901234567892"  # the demo's hot-rolled coil, with a verified label
@@ -64,7 +63,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
         process = subprocess.Popen(cli, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(base_url, process)
+        wait_ready(base_url, process)
         shown = httpx.get(f"{base_url}/01/{GTIN}", headers={"Accept": "application/json"})
         assert shown.status_code == 200, shown.text
         product = msgspec.convert(shown.json(), PublicProduct)

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,22 +18,9 @@ import redis
 from carbonpuhui.db.migrate import upgrade
 from tests.api.label_flow import gtin
 from tests.conftest import REDIS_NAMESPACE
-from tests.integration.test_serve import _free_port
+from tests.integration.test_serve import _free_port, wait_ready
 
 pytestmark = pytest.mark.services
-
-
-def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-        assert time.monotonic() < deadline, "server did not become ready"
-        time.sleep(0.3)
 
 
 @pytest.fixture
@@ -52,7 +38,7 @@ def two_servers(tmp_path: Path, postgres_databases, redis_url: str) -> Iterator[
             processes.append(subprocess.Popen(cli, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                               start_new_session=True))
             bases.append(f"http://127.0.0.1:{port}")
-            _wait_ready(bases[-1], processes[-1])
+            wait_ready(bases[-1], processes[-1])
         yield bases[0], bases[1], env
     finally:
         for process in processes:

@@ -20,6 +20,20 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
+    """Until ``/readyz`` answers 200 (a minute at most); the server's output if it exits first."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+        assert time.monotonic() < deadline, "server did not become ready"
+        time.sleep(0.3)
+
+
 def test_serve_demo_embedded_with_workers(tmp_path: Path):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARBONPUHUI_")}
@@ -29,16 +43,7 @@ def test_serve_demo_embedded_with_workers(tmp_path: Path):
                                start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-            assert time.monotonic() < deadline, "server did not become ready"
-            time.sleep(0.3)
+        wait_ready(base, process)
         resolved = httpx.get(f"{base}/v1/factors/resolve", params={
             "category": "electricity.grid", "unit": "kWh", "region": "CN-SD", "date": "2023-06-01"}).json()
         assert resolved["factor"]["id"] == "cn-sd-grid-north-china"
