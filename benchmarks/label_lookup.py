@@ -2,10 +2,11 @@
 
     python benchmarks/label_lookup.py [--seconds 10] [--connections 32] [--products 2000] [--redis URL]
 
-Starts two real servers, one after the other, each a single uvicorn worker on loopback with the same
-settings: the platform (``carbonpuhui serve`` on a fresh SQLite data directory, with labelled demo
-products; with ``--redis``, on that Redis) and a bare Litestar app whose one route returns a constant
-JSON object of the same size as a product view. Load comes from ``wrk`` (Debian package ``wrk``), a
+Starts real servers, one after the other, each a single uvicorn worker on loopback with the same
+settings: the platform (``carbonpuhui serve`` on a fresh SQLite data directory, seeded with labelled
+products through the API; with ``--redis``, on that Redis), then the same app with one extra route
+returning a constant JSON object of the size of a product view (so the platform's own middleware
+stack is measured apart from the lookup), then a bare Litestar app with only that constant route. Load comes from ``wrk`` (Debian package ``wrk``), a
 separate process, cycling through the labelled GTINs. Prints requests per second, latency and the
 ratio. The platform runs its whole stack on every lookup: authentication, rate limiting, request id,
 metrics, structured logging, the shared cache.
@@ -47,6 +48,33 @@ BARE_APP = textwrap.dedent('''
     # The same server settings as `carbonpuhui serve`.
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False,
                 limit_concurrency=1000, timeout_keep_alive=5, backlog=2048)
+''')
+
+
+# The platform as `serve` runs it, plus one constant JSON route: the same middleware stack
+# (request id, metrics, logging, authentication, rate limit) with nothing to look up.
+PLATFORM_PLUS = textwrap.dedent('''
+    import json, sys
+
+    import uvicorn
+    from litestar import get
+
+    from carbonpuhui.app import create_app
+    from carbonpuhui.auth import access
+
+    BODY = json.loads(sys.argv[1])
+
+    @get("/bench/constant", **access(public=True))
+    async def constant() -> dict:
+        return BODY
+
+    def factory():
+        app = create_app()
+        app.register(constant)
+        return app
+
+    uvicorn.run(factory, factory=True, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning",
+                access_log=False, limit_concurrency=1000, timeout_keep_alive=5, backlog=2048)
 ''')
 
 
@@ -171,11 +199,22 @@ def main() -> None:
         script.write_text("gtins = {" + ",".join(f'"{g}"' for g in gtins) + "}\ni = 0\n"
                           "request = function()\n  i = i % #gtins + 1\n"
                           "  return wrk.format(\"GET\", \"/v1/products/\" .. gtins[i])\nend\n")
+    finally:
+        stop(platform)
+    # Measured on the same server: the lookups, and the constant route through the same stack.
+    (work / "platform_plus.py").write_text(PLATFORM_PLUS)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    plus = start([sys.executable, str(work / "platform_plus.py"), json.dumps(json.loads(sample)), str(port)], env,
+                 work / "platform_plus.log")
+    try:
+        wait_ready(f"{base}/readyz", plus)
         for g in gtins:  # warm the cache once, as a long-running server would be
             httpx.get(f"{base}/v1/products/{g}")
         ours = wrk(base, args.seconds, args.connections, script)
+        stack = wrk(f"{base}/bench/constant", args.seconds, args.connections, None)
     finally:
-        stop(platform)
+        stop(plus)
     (work / "bare.py").write_text(BARE_APP)
     port = free_port()
     bare = start([sys.executable, str(work / "bare.py"), json.dumps(json.loads(sample)), str(port)], env,
@@ -188,9 +227,11 @@ def main() -> None:
     store = "Redis" if args.redis else "in-process store"
     print(f"one uvicorn worker each, wrk -t1 -c{args.connections} -d{args.seconds}s; platform on SQLite + {store}")
     print(f"{'route':<44} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
-    for name, r in (("bare Litestar JSON route", baseline), ("GET /v1/products/{gtin} (label lookup)", ours)):
+    for name, r in (("bare Litestar JSON route", baseline), ("constant JSON route on the platform's stack", stack),
+                    ("GET /v1/products/{gtin} (label lookup)", ours)):
         print(f"{name:<44} {r['rps']:>9.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['non_2xx']:>8.0f}")
     print(f"ratio label lookup / bare route: {ours['rps'] / baseline['rps']:.2f}")
+    print(f"ratio label lookup / constant route on the same stack: {ours['rps'] / stack['rps']:.2f}")
     shutil.rmtree(work, ignore_errors=True)
 
 
