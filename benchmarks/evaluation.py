@@ -18,12 +18,12 @@ import logging
 import statistics
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+from _timing import times
 
 import scoring
 from procurement import evaluation
@@ -71,15 +71,6 @@ def numpy_analysis(facts: list[BidFacts], rules: Rules, samples: int, seed: int)
     return ra / samples, pw / samples
 
 
-def timed(fn, repeat: int) -> list[float]:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
-
-
 def service_level(n: int, samples: int, repeat: int) -> None:
     facts = bids(n)
     print(f"service level: procurement.evaluation.evaluate, {n} bids x {samples} samples (best / median of {repeat})")
@@ -92,8 +83,9 @@ def service_level(n: int, samples: int, repeat: int) -> None:
         ra, pw = numpy_analysis(in_rank_order, rules, samples, 7)
         assert np.allclose(smaa.rank_acceptability, ra) and np.allclose(smaa.pairwise_winning, pw), \
             "the baseline must compute the same numbers"
-        ours = timed(lambda rules=rules: evaluation.evaluate(facts, rules, samples=samples, seed=7), repeat)
-        base = timed(lambda rules=rules, bids=in_rank_order: numpy_analysis(bids, rules, samples, 7), max(1, repeat // 2))
+        ours = times(lambda rules=rules: evaluation.evaluate(facts, rules, samples=samples, seed=7), repeat=repeat)
+        base = times(lambda rules=rules, bids=in_rank_order: numpy_analysis(bids, rules, samples, 7),
+                     repeat=max(1, repeat // 2))
         print(f"{name:>8} {min(ours):>8.3f} {statistics.median(ours):>8.3f} {min(base):>8.3f} "
               f"{min(base) / min(ours):>8.1f}x {int((smaa.p_first > 0).sum()):>8}")
 
@@ -142,9 +134,10 @@ def http_level(n: int, samples: int, repeat: int) -> None:
                 body = {"samples": samples, "seed": 7}
                 first = client.post(url, headers=agency, json=body)
                 assert first.status_code == 200, first.text
-                times = timed(lambda url=url, body=body, h=agency: client.post(url, headers=h, json=body), repeat)
-                verdict = "ok" if statistics.median(times) < BUDGET_S else "OVER"
-                print(f"{name:>8} {min(times):>8.3f} {statistics.median(times):>8.3f} {max(times):>8.3f} "
+                took = times(lambda url=url, body=body, h=agency: client.post(url, headers=h, json=body),
+                             repeat=repeat)
+                verdict = "ok" if statistics.median(took) < BUDGET_S else "OVER"
+                print(f"{name:>8} {min(took):>8.3f} {statistics.median(took):>8.3f} {max(took):>8.3f} "
                       f"{verdict:>7} {len(first.content) / 1e6:>7.2f}MB")
 
 

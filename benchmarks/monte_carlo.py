@@ -10,9 +10,9 @@ reported separately); the ratio shows what the kernel adds beyond NumPy on the a
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from _timing import best
 
 import scoring
 from scoring import uncertainty
@@ -86,15 +86,6 @@ def draws_only(factors: list[Distribution], lines: list[Line], samples: int, see
         uniform.random((m, plan.n_uniform))
 
 
-def best(fn, args: tuple, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn(*args)
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
 def _numba(factors: list[Distribution], lines: list[Line], samples: int, seed: int) -> np.ndarray:
     return scoring.sample_footprint(factors, lines, samples=samples, seed=seed)
 
@@ -113,9 +104,9 @@ def main() -> None:
         b = numpy_totals(factors, lines, samples, 7)
         assert np.allclose(a, b, rtol=1e-12, atol=0), "the baseline must compute the same numbers"
         case = (factors, lines, samples, 7)
-        t_numba = best(_numba, case, args.repeat)
-        t_numpy = best(numpy_totals, case, args.repeat)
-        t_draws = best(draws_only, case, args.repeat)
+        t_numba = best(_numba, *case, repeat=args.repeat)
+        t_numpy = best(numpy_totals, *case, repeat=args.repeat)
+        t_draws = best(draws_only, *case, repeat=args.repeat)
         beyond = (t_numpy - t_draws) / max(t_numba - t_draws, 1e-9)
         print(f"{n_lines:>6} {samples:>8} {t_numba:>9.4f} {t_numpy:>9.4f} {t_draws:>9.4f} {t_numpy / t_numba:>8.2f}x "
               f"{beyond:>12.2f}x")

@@ -14,10 +14,10 @@ The NumPy pairwise baseline at 1,000 bids takes several seconds per run.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numba
 import numpy as np
+from _timing import best
 
 import scoring
 from scoring import ranking
@@ -65,15 +65,6 @@ CASES = [("rank_acceptability", scoring.rank_acceptability, numpy_acceptability)
          ("first_rank_probability", scoring.first_rank_probability, numpy_first)]
 
 
-def best(fn, args: tuple, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn(*args)
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
 @numba.njit(**scoring.NUMBA_OPTIONS)
 def _rank_rows(u, radix):
     rank = np.empty(u.shape[1], np.int64)
@@ -93,8 +84,8 @@ def crossover(repeat: int, rng: np.random.Generator) -> None:
         for name, u in (("normal", rng.standard_normal((s, n))), ("uniform", rng.uniform(0.2, 0.9, (s, n))),
                         ("ties", rng.integers(0, 3, (s, n)).astype(np.float64))):
             _rank_rows(u[:2], True)
-            t_count = best(_rank_rows, (u, False), repeat) / s * 1e6
-            t_radix = best(_rank_rows, (u, True), repeat) / s * 1e6
+            t_count = best(_rank_rows, u, False, repeat=repeat) / s * 1e6
+            t_radix = best(_rank_rows, u, True, repeat=repeat) / s * 1e6
             print(f"{n:>6} {name:>8} {t_count:>9.2f} {t_radix:>9.2f}")
 
 
@@ -115,8 +106,8 @@ def main() -> None:
         u = rng.standard_normal((samples, bids))
         for name, fast, baseline in CASES:
             assert np.array_equal(fast(u), baseline(u)), f"{name}: the baseline must compute the same numbers"
-            t_numba = best(fast, (u,), args.repeat)
-            t_numpy = best(baseline, (u,), args.repeat)
+            t_numba = best(fast, u, repeat=args.repeat)
+            t_numpy = best(baseline, u, repeat=args.repeat)
             print(f"{samples:>8} {bids:>5} {name:>23} {t_numba:>9.4f} {t_numpy:>9.4f} "
                   f"{t_numpy / t_numba:>8.2f}x", flush=True)
 

@@ -10,9 +10,9 @@ Both sides get the same float64 arrays; the grades are checked equal before timi
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from _timing import best
 
 import scoring
 
@@ -26,15 +26,6 @@ def numpy_grades(values: np.ndarray, categories: np.ndarray, thresholds: np.ndar
         idx = np.flatnonzero(categories == c)
         out[idx] = np.searchsorted(thresholds[c], values[idx], side="left")
     return out
-
-
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:
@@ -52,8 +43,8 @@ def main() -> None:
         values = rng.lognormal(1.0, 0.6, size=args.labels)
         assert np.array_equal(scoring.grade_values(values, categories, thresholds),
                               numpy_grades(values, categories, thresholds))
-        base = best(lambda: numpy_grades(values, categories, thresholds), args.repeat)  # noqa: B023
-        fast = best(lambda: scoring.grade_values(values, categories, thresholds), args.repeat)  # noqa: B023
+        base = best(lambda: numpy_grades(values, categories, thresholds), repeat=args.repeat)  # noqa: B023
+        fast = best(lambda: scoring.grade_values(values, categories, thresholds), repeat=args.repeat)  # noqa: B023
         print(f"{n_categories:>10} {base * 1e3:>16.1f} ms {fast * 1e3:>10.1f} ms {base / fast:>8.1f}x")
 
 

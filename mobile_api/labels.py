@@ -7,7 +7,6 @@ Public label reads come from the shared cache (``carbonpuhui.labels.cache``), ca
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -23,9 +22,9 @@ from litestar.status_codes import (
 )
 
 from carbonpuhui.auth import access
-from carbonpuhui.caching import NOT_MODIFIED, cached_response
+from carbonpuhui.caching import NOT_MODIFIED, cached_response, conditional_response
 from carbonpuhui.deps import CurrentPrincipal, DbSession
-from carbonpuhui.errors import BadRequestError, NotFoundError, request_locale
+from carbonpuhui.errors import NotFoundError, request_locale
 from carbonpuhui.factors.schemas import CATEGORY_PATTERN
 from carbonpuhui.footprints.service import gtin14
 from carbonpuhui.i18n import N_
@@ -50,7 +49,6 @@ from carbonpuhui.paging import decode_cursor, encode_cursor
 GtinPath = Annotated[str, PathParameter(min_length=1, max_length=20, description="GTIN-8, -12, -13 or -14")]
 IdPath = Annotated[str, PathParameter(min_length=1, max_length=64)]
 REVALIDATE = "public, no-cache"
-_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9_.-]{1,253})(?::[0-9]{1,5})?")
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'"
 SVG_RESPONSE = {200: ResponseSpec(data_container=str, media_type="image/svg+xml", description="The label (SVG)"),
                 **NOT_MODIFIED}
@@ -67,13 +65,9 @@ def _cache(request: Request[Any, Any, Any]) -> PublicCache:
 
 
 def _base_url(request: Request[Any, Any, Any]) -> str:
-    configured = request.app.state.settings.public_base_url
-    if configured:
-        return configured
-    # The Host header ends up in QR codes and cache keys: a host name or address, a port, no more.
-    if not _HOST.fullmatch(request.base_url.netloc):
-        raise BadRequestError(N_("The Host header is not a valid host name."), reason="invalid_host")
-    return str(request.base_url).rstrip("/")
+    # Without a configured address, the request's: its Host is a host name and port at most (the
+    # request-id middleware refuses anything else), since it ends up in QR codes and cache keys.
+    return request.app.state.settings.public_base_url or str(request.base_url).rstrip("/")
 
 
 async def _cached(request: Request[Any, Any, Any], gtin: str, variant: str, media_type: str,
@@ -93,12 +87,9 @@ async def _cached(request: Request[Any, Any, Any], gtin: str, variant: str, medi
         return render_body(view, base), ttl
 
     body, etag = await _cache(request).get_or_build(key, f"{variant}|{base}", build)
-    out_headers = {"ETag": etag, "Cache-Control": REVALIDATE, "Vary": "Accept, Accept-Language",
-                   "X-Content-Type-Options": "nosniff", **(headers or {})}
-    wanted = request.headers.get("if-none-match", "")
-    if etag in {tag.strip().removeprefix("W/") for tag in wanted.split(",")} or wanted.strip() == "*":
-        return Response(content=b"", status_code=304, headers=out_headers)
-    return Response(content=body, headers=out_headers, media_type=media_type)
+    return conditional_response(request, body, etag, media_type=media_type, headers={
+        "Cache-Control": REVALIDATE, "Vary": "Accept, Accept-Language", "X-Content-Type-Options": "nosniff",
+        **(headers or {})})
 
 
 def _json(view: PublicProduct, _base: str) -> bytes:
@@ -134,9 +125,7 @@ class PublicLabelController(Controller):
     async def alternatives(self, request: Request[Any, Any, Any], gtin: GtinPath,
                            db_session: DbSession) -> Response[AlternativesPage]:
         page = await PublicLabelService(db_session).alternatives(gtin, _base_url(request))
-        response = cached_response(request, page, max_age=0, shared=True)
-        response.headers["Cache-Control"] = REVALIDATE
-        return response
+        return cached_response(request, page, max_age=0, shared=True, cache_control=REVALIDATE)
 
 
 class DigitalLinkController(Controller):
@@ -234,6 +223,4 @@ class ListingController(Controller):
         items, last = await PublicLabelService(db_session).search(
             category=category, max_grade=max_grade, merchant=merchant, after=key, limit=limit)  # type: ignore[arg-type]
         page = ListingPage(items=items, next_cursor=None if last is None else encode_cursor("|".join(last)))
-        response = cached_response(request, page, max_age=0, shared=True)
-        response.headers["Cache-Control"] = REVALIDATE
-        return response
+        return cached_response(request, page, max_age=0, shared=True, cache_control=REVALIDATE)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post
@@ -13,7 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from carbonpuhui.auth import access
 from carbonpuhui.deps import CurrentPrincipal, DbSession
 from carbonpuhui.errors import request_locale
-from carbonpuhui.paging import decode_cursor, encode_cursor
+from carbonpuhui.paging import decode_cursor, decode_time_cursor, encode_cursor, encode_time_cursor
 from carbonpuhui.throttle import spend_compute
 from procurement import report
 from procurement.schemas import (
@@ -43,18 +42,6 @@ SVG_RESPONSE = {HTTP_200_OK: ResponseSpec(data_container=str, media_type="image/
                                           description="A chart of rank acceptability per bid")}
 
 
-def _tender_cursor(key: str) -> bool:
-    deadline, sep, tender_id = key.partition("|")
-    if not sep or not tender_id:
-        return False
-    try:
-        moment = datetime.fromisoformat(deadline)
-    except ValueError:
-        return False
-    # We only issue UTC deadlines; a naive or unconvertible one would fail in the query (a 500).
-    return moment.utcoffset() is not None and in_calendar(moment)
-
-
 class TenderController(Controller):
     path = "/v1/tenders"
     tags = ["procurement"]
@@ -77,15 +64,12 @@ class TenderController(Controller):
                            cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
                            limit: Limit = 50) -> TenderPage:
         service = TenderService(db_session)
-        key = decode_cursor(cursor, _tender_cursor)
-        after = None
-        if key is not None:
-            deadline, _, tender_id = key.partition("|")
-            after = (datetime.fromisoformat(deadline), tender_id)
+        # Deadlines we issue are also dates in China, where label validity is judged.
+        after = decode_time_cursor(cursor, bool, in_calendar)
         rows = await service.tenders(after=after, limit=limit + 1, agency=agency, category=category, status=status)
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = encode_cursor(f"{rows[-1].deadline.isoformat()}|{rows[-1].id}") if more else None
+        next_cursor = encode_time_cursor(rows[-1].deadline, rows[-1].id) if more else None
         return TenderPage(items=[await service.out(r) for r in rows], next_cursor=next_cursor)
 
     @get("/{tender_id:str}", **access(public=True, errors=(404, 422)),

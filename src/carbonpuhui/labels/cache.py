@@ -13,7 +13,6 @@ database (the cache only ever speeds things up).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -21,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from carbonpuhui.caching import etag_of
 from carbonpuhui.stores import Stores
 
 MAX_TTL = 300
@@ -30,10 +30,6 @@ _OUTAGE = (RedisError, OSError, TimeoutError)
 log = logging.getLogger("carbonpuhui.cache")
 
 Build = Callable[[], Awaitable[tuple[bytes, int]]]
-
-
-def etag_of(body: bytes) -> str:
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
 def _pack(generation: int, expires: float, etag: str, body: bytes) -> bytes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 import msgspec
@@ -30,7 +29,7 @@ from carbonpuhui.labels.schemas import (
     RevokeIn,
 )
 from carbonpuhui.labels.service import BenchmarkService, CertificationService
-from carbonpuhui.paging import decode_cursor, encode_cursor
+from carbonpuhui.paging import decode_cursor, decode_time_cursor, encode_cursor, encode_time_cursor
 from carbonpuhui.throttle import spend_compute
 
 CategoryPath = Annotated[str, PathParameter(pattern=CATEGORY_PATTERN, max_length=100)]
@@ -70,16 +69,6 @@ class BenchmarkController(Controller):
                              next_cursor=encode_cursor(rows[-1].category) if more else None)
 
 
-def _queue_cursor(key: str) -> bool:
-    stamp, _, ident = key.partition("|")
-    try:
-        moment = datetime.fromisoformat(stamp)
-    except ValueError:
-        return False
-    # We issue UTC stamps; a naive one (or a bare date) could not be compared with the stored ones.
-    return moment.tzinfo is not None and is_uuid(ident)
-
-
 class CertificationController(Controller):
     path = "/v1/certification/applications"
     tags = ["labels"]
@@ -93,11 +82,7 @@ class CertificationController(Controller):
                     status: Annotated[Literal["pending", "approved", "rejected"] | None, QueryParameter()] = "pending",
                     cursor: Annotated[str | None, QueryParameter()] = None,
                     limit: Annotated[int, QueryParameter(ge=1, le=20)] = 10) -> ApplicationPage:
-        after = decode_cursor(cursor, _queue_cursor)
-        key = None
-        if after is not None:
-            stamp, _, ident = after.partition("|")
-            key = (datetime.fromisoformat(stamp), ident)
+        key = decode_time_cursor(cursor, is_uuid)
         service = CertificationService(db_session)
         rows = await service.queue(principal, status, after=key, limit=limit + 1)
         more = len(rows) > limit
@@ -107,7 +92,7 @@ class CertificationController(Controller):
                            declared_unit=product.declared_unit, inventory=inventory, footprint=footprint)
                  for app, product, inventory, footprint in rows]
         last = rows[-1][0] if rows else None
-        next_cursor = encode_cursor(f"{last.created_at.isoformat()}|{last.id}") if more and last else None
+        next_cursor = encode_time_cursor(last.created_at, last.id) if more and last else None
         return ApplicationPage(items=items, next_cursor=next_cursor)
 
     @post("/{application_id:str}/decision", **access(roles=("verifier",), errors=(403, 404, 409), body=True),
