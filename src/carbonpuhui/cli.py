@@ -1,4 +1,5 @@
-"""``carbonpuhui`` command line: serve, token, db upgrade, demo, clients, factors import."""
+"""``carbonpuhui`` command line: serve, token, db upgrade, demo, clients, factors import, ledger check,
+credits expire, leaderboard rebuild."""
 
 from __future__ import annotations
 
@@ -327,6 +328,88 @@ def factors_import(file: Path, publish: bool, fmt: str) -> None:
         return 0
 
     sys.exit(asyncio.run(run()))
+
+
+def _run_with_db(settings: Settings, job):  # type: ignore[no-untyped-def]
+    from carbonpuhui.db import Database
+
+    async def run():  # type: ignore[no-untyped-def]
+        db = Database(settings.effective_database_url)
+        try:
+            return await job(db)
+        finally:
+            await db.dispose()
+
+    if settings.embedded_database:
+        _migrate(settings)
+    return asyncio.run(run())
+
+
+@main.group()
+def ledger() -> None:
+    """The credits ledger."""
+
+
+@ledger.command("check")
+def ledger_check() -> None:
+    """Verify every ledger invariant; exit 1 on any violation (printed on stderr)."""
+    import json
+
+    from carbonpuhui.credits.maintenance import check
+
+    async def job(db):  # type: ignore[no-untyped-def]
+        async with db.transaction() as session:
+            return await check(session)
+
+    counts, problems = _run_with_db(_settings(), job)
+    for problem in problems:
+        click.echo(f"violation: {problem}", err=True)
+    click.echo(json.dumps({**counts, "violations": len(problems)}))
+    if problems:
+        sys.exit(1)
+
+
+@main.group()
+def credits() -> None:
+    """Carbon-inclusive credits."""
+
+
+@credits.command("expire")
+def credits_expire() -> None:
+    """Expire credits older than CARBONPUHUI_CREDIT_EXPIRY_MONTHS, oldest first (safe to run twice)."""
+    import json
+
+    from carbonpuhui.credits.maintenance import expire_all
+
+    accounts, grams = _run_with_db(_settings(), expire_all)
+    click.echo(json.dumps({"accounts": accounts, "expired_g": grams}))
+
+
+@main.group()
+def leaderboard() -> None:
+    """Leaderboards (a view of the ledger kept in Redis)."""
+
+
+@leaderboard.command("rebuild")
+def leaderboard_rebuild() -> None:
+    """Rebuild this week's and month's boards from the ledger (after Redis lost them, say)."""
+    import json
+
+    from carbonpuhui.credits.leaderboard import Leaderboard
+    from carbonpuhui.stores import Stores
+
+    settings = _settings()
+
+    async def job(db):  # type: ignore[no-untyped-def]
+        stores = Stores(settings)
+        try:
+            async with db.transaction() as session:
+                return await Leaderboard(stores, settings.leaderboard_size).rebuild(session)
+        finally:
+            await stores.close()
+
+    counts = _run_with_db(settings, job)
+    click.echo(json.dumps({"store": "redis" if settings.redis_url else "none (read from the ledger)", **counts}))
 
 
 if __name__ == "__main__":  # pragma: no cover

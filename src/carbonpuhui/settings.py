@@ -38,6 +38,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Where phones reach the label pages (the QR codes' GS1 Digital Link host), e.g.
     # "https://id.example.cn". Unset: the address the request came to.
     public_base_url: str | None = None
+    # Credits (碳普惠): how long earned credits last, how old a receipt may be, the board's length.
+    credit_expiry_months: int = 24
+    receipt_max_age_days: int = 30
+    leaderboard_size: int = 20
 
     @property
     def effective_database_url(self) -> str:
@@ -74,7 +78,8 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
                  "jwks_url", "default_locale", "trusted_proxies", "pact_ca_bundle", "public_base_url"):
         if (value := get(name)) is not None:
             values[name] = value
-    for name in ("public_rate_limit_per_minute", "compute_rate_limit_per_minute", "max_body_bytes"):
+    for name in ("public_rate_limit_per_minute", "compute_rate_limit_per_minute", "max_body_bytes",
+                 "credit_expiry_months", "receipt_max_age_days", "leaderboard_size"):
         if (value := get(name)) is not None:
             values[name] = int(value)
     for name in ("log_json", "pact_allow_http", "pact_outbound_private"):
@@ -88,4 +93,9 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         values["public_base_url"] = base.rstrip("/")
     if values.get("default_locale", "zh-Hans") not in LOCALES:
         raise ValueError(f"CARBONPUHUI_DEFAULT_LOCALE must be one of {', '.join(LOCALES)}")
+    for name, low, high in (("credit_expiry_months", 1, 600), ("receipt_max_age_days", 1, 3650),
+                            ("leaderboard_size", 1, 1000)):
+        value = values.get(name)
+        if value is not None and not (isinstance(value, int) and low <= value <= high):
+            raise ValueError(f"CARBONPUHUI_{name.upper()} must be an integer from {low} to {high}")
     return Settings(**values)  # type: ignore[arg-type]

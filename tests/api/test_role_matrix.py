@@ -20,6 +20,7 @@ from carbonpuhui.auth.access import AUTHENTICATED, PACT_CLIENT, PUBLIC, ROLES
 
 ADMIN = frozenset({"admin"})
 MERCHANT = frozenset({"merchant"})
+CONSUMER = frozenset({"consumer"})  # a person's own credits, trips and data: never another role's business
 INVENTORY_READERS = frozenset({"merchant", "verifier", "admin"})  # narrowed to owner / assigned body by the service
 VERIFIER = frozenset({"verifier"})
 LABEL_MANAGERS = frozenset({"merchant", "verifier", "admin"})  # narrowed to issuing body / owner by the service
@@ -78,6 +79,20 @@ EXPECTED: dict[tuple[str, str], str | frozenset[str]] = {
     ("POST", "/v1/tenders/{tender_id}/evaluation"): frozenset({"officer"}),
     ("GET", "/v1/tenders/{tender_id}/report.csv"): frozenset({"officer"}),
     ("GET", "/v1/tenders/{tender_id}/report.svg"): frozenset({"officer"}),
+    # --- credits (issue 5) ---
+    ("POST", "/v1/merchant/receipt-keys"): MERCHANT,
+    ("GET", "/v1/merchant/receipt-keys"): MERCHANT,
+    ("DELETE", "/v1/merchant/receipt-keys/{kid}"): MERCHANT,
+    ("POST", "/v1/credits/purchases"): CONSUMER,
+    ("POST", "/v1/credits/trips"): CONSUMER,
+    ("GET", "/v1/wallet"): CONSUMER,
+    ("GET", "/v1/wallet/entries"): CONSUMER,
+    ("POST", "/v1/wallet/redemptions"): CONSUMER,
+    ("POST", "/v1/merchant/rewards"): MERCHANT,
+    ("GET", "/v1/rewards"): PUBLIC,
+    ("GET", "/v1/leaderboard"): CONSUMER,
+    ("GET", "/v1/me/export"): CONSUMER,
+    ("DELETE", "/v1/me"): CONSUMER,
     ("POST", "/v1/merchant/products/{gtin}/pact-footprints"): MERCHANT,
     ("GET", "/v1/merchant/pact-footprints"): MERCHANT,
     ("PUT", "/v1/merchant/pact-footprints/{footprint_id}/sharing"): MERCHANT,
@@ -96,7 +111,7 @@ NIL_UUID = "00000000-0000-4000-8000-000000000000"
 DUMMY_PARAMS = {"{factor_id}": "x", "{version}": "1", "{gtin}": "06901234567892", "{body_org}": "cb",
                 "{footprint_id}": NIL_UUID, "{gtin14}": "06901234567892", "{category}": "steel.hot_rolled_coil",
                 "{label_id}": NIL_UUID, "{application_id}": NIL_UUID, "{listing_id}": NIL_UUID,
-                "{tender_id}": NIL_UUID, "{bid_id}": NIL_UUID}
+                "{tender_id}": NIL_UUID, "{bid_id}": NIL_UUID, "{kid}": "x"}
 
 
 def _is_schema(path: str) -> bool:

@@ -1,5 +1,16 @@
 """Every model, imported in one place so migrations and tests see the whole schema."""
 
+from carbonpuhui.credits.models import (
+    Account,
+    Claim,
+    Entry,
+    IdempotencyRecord,
+    ReceiptKey,
+    Redemption,
+    Reward,
+    Transfer,
+    Trip,
+)
 from carbonpuhui.db.base import Base
 from carbonpuhui.factors.models import FactorVersion
 from carbonpuhui.footprints.models import InventoryLine, Product, ProductVerifier
@@ -9,6 +20,7 @@ from procurement.models import Bid, Tender, TenderEvaluation
 
 metadata = Base.metadata
 
-__all__ = ["Benchmark", "Bid", "CertificationEvent", "FactorVersion", "InventoryLine", "Label", "LabelApplication",
+__all__ = ["Account", "Benchmark", "Claim", "Entry", "IdempotencyRecord", "ReceiptKey", "Redemption", "Reward",
+           "Transfer", "Trip", "Bid", "CertificationEvent", "FactorVersion", "InventoryLine", "Label", "LabelApplication",
            "Listing", "Product", "PactClient", "PactEvent", "PactFootprint", "PactShare",
            "ProductVerifier", "Tender", "TenderEvaluation", "metadata"]

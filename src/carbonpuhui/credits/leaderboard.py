@@ -1,0 +1,170 @@
+"""Leaderboards: the credits people earned this week or month (China Standard Time).
+
+The board is a Redis sorted set per period, bumped after each credit commits. It is only a view:
+the ledger decides. A board Redis lost (a flush, an outage, a new replica) is rebuilt from the
+ledger on the next read, and ``carbonpuhui leaderboard rebuild`` forces that. Without Redis the
+board is read from the ledger directly, with the same order (credits, then account id, descending).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from redis.exceptions import RedisError
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from carbonpuhui.credits import clock
+from carbonpuhui.credits.models import Account, Entry, Transfer
+from carbonpuhui.credits.schemas import LeaderboardOut, MyRank, Period, RankOut
+from carbonpuhui.stores import Stores
+
+CST = ZoneInfo("Asia/Shanghai")
+PERIODS: tuple[Period, ...] = ("week", "month")
+EARNING = ("purchase", "trip")
+log = logging.getLogger("carbonpuhui.leaderboard")
+_OUTAGE = (RedisError, OSError, TimeoutError)
+
+# Bump a board only once it has been built from the ledger (its marker exists); otherwise the
+# increment would start a partial board after a flush.
+_BUMP = """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('ZINCRBY', KEYS[1], ARGV[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+def period_bounds(period: Period, now: datetime) -> tuple[datetime, datetime]:
+    """[start, end) of the week (from Monday) or month containing ``now``, in CST, as UTC."""
+    day = now.astimezone(CST).date()
+    if period == "week":
+        first = day - timedelta(days=day.weekday())
+        following = first + timedelta(days=7)
+    else:
+        first = day.replace(day=1)
+        following = (first + timedelta(days=32)).replace(day=1)
+    start = datetime.combine(first, time(0), tzinfo=CST).astimezone(UTC)
+    return start, datetime.combine(following, time(0), tzinfo=CST).astimezone(UTC)
+
+
+def display_name(account_id: str) -> str:
+    # People are not named on a public board: a stable pseudonym from the account (not the sub).
+    return f"#{account_id.replace('-', '')[:8]}"
+
+
+async def ledger_totals(session: AsyncSession, start: datetime, end: datetime) -> list[tuple[str, int]]:
+    """(account id, grams earned in [start, end)) for people, best first: the board's source of truth."""
+    total = func.sum(Entry.amount_g)
+    rows = await session.execute(
+        select(Entry.account_id, total)
+        .join(Transfer, Transfer.id == Entry.transfer_id)
+        .join(Account, Account.id == Entry.account_id)
+        .where(Account.kind == "person", Account.owner.is_not(None), Transfer.kind.in_(EARNING),
+               Entry.amount_g > 0, Entry.created_at >= start, Entry.created_at < end)
+        .group_by(Entry.account_id)
+        .order_by(total.desc(), Entry.account_id.desc()))
+    return [(account_id, int(grams)) for account_id, grams in rows]
+
+
+class Leaderboard:
+    def __init__(self, stores: Stores, size: int = 20) -> None:
+        self.stores = stores
+        self.size = size
+
+    def _keys(self, period: Period, start: datetime) -> tuple[str, str]:
+        # One hash tag per board, so the board and its marker live in one Cluster slot.
+        tag = f"{self.stores.namespace}:leaderboard:{{{period}:{start.date().isoformat()}}}"
+        return tag, f"{tag}:built"
+
+    @staticmethod
+    def _ttl(start: datetime, end: datetime) -> int:
+        return int((end - start).total_seconds()) + 7 * 86400  # gone a week after its period
+
+    async def credit(self, account_id: str, grams: int, at: datetime) -> None:
+        """After commit: add a credit to the current boards (no-op without Redis; fails open)."""
+        redis = self.stores.redis
+        if redis is None or grams <= 0:
+            return
+        try:
+            async with redis.pipeline(transaction=False) as pipe:
+                for period in PERIODS:
+                    start, _end = period_bounds(period, at)
+                    pipe.eval(_BUMP, 2, *self._keys(period, start), grams, account_id)
+                await pipe.execute()
+        except _OUTAGE as exc:
+            log.warning("leaderboard not bumped (rebuilt from the ledger later): %r", exc)
+
+    async def forget(self, account_id: str) -> None:
+        redis = self.stores.redis
+        if redis is None:
+            return
+        now = clock.now()
+        try:
+            for period in PERIODS:
+                await redis.zrem(self._keys(period, period_bounds(period, now)[0])[0], account_id)
+        except _OUTAGE as exc:
+            log.warning("leaderboard entry not removed: %r", exc)
+
+    async def _build(self, session: AsyncSession, period: Period, start: datetime, end: datetime) -> int:
+        board, marker = self._keys(period, start)
+        totals = await ledger_totals(session, start, end)
+        assert self.stores.redis is not None
+        async with self.stores.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(board)
+            if totals:
+                pipe.zadd(board, {account_id: grams for account_id, grams in totals})
+                pipe.expire(board, self._ttl(start, end))
+            pipe.set(marker, "1", ex=self._ttl(start, end))
+            await pipe.execute()
+        return len(totals)
+
+    async def rebuild(self, session: AsyncSession, now: datetime | None = None) -> dict[str, int]:
+        """Replace the current boards by the ledger's figures; returns the people on each."""
+        now = now or clock.now()
+        counts: dict[str, int] = {}
+        for period in PERIODS:
+            start, end = period_bounds(period, now)
+            if self.stores.redis is None:
+                counts[period] = len(await ledger_totals(session, start, end))
+            else:
+                counts[period] = await self._build(session, period, start, end)
+        return counts
+
+    async def board(self, session: AsyncSession, period: Period, me: str | None,
+                    now: datetime | None = None) -> LeaderboardOut:
+        now = now or clock.now()
+        start, end = period_bounds(period, now)
+        if self.stores.redis is not None:
+            try:
+                return await self._from_redis(session, period, start, end, me)
+            except _OUTAGE as exc:
+                log.warning("leaderboard read from the ledger, Redis unavailable: %r", exc)
+        totals = await ledger_totals(session, start, end)
+        items = [RankOut(rank=i + 1, display_name=display_name(a), credited_g=g)
+                 for i, (a, g) in enumerate(totals[:self.size])]
+        mine = next((MyRank(rank=i + 1, credited_g=g) for i, (a, g) in enumerate(totals) if a == me), None)
+        return LeaderboardOut(period=period, starts_at=start, items=items, me=mine)
+
+    async def _from_redis(self, session: AsyncSession, period: Period, start: datetime, end: datetime,
+                          me: str | None) -> LeaderboardOut:
+        redis = self.stores.redis
+        assert redis is not None
+        board, marker = self._keys(period, start)
+        if not await redis.exists(marker):
+            await self._build(session, period, start, end)
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.zrevrange(board, 0, self.size - 1, withscores=True)
+            if me is not None:
+                pipe.zrevrank(board, me)
+                pipe.zscore(board, me)
+            results = await pipe.execute()
+        items = [RankOut(rank=i + 1, display_name=display_name(member.decode()), credited_g=int(score))
+                 for i, (member, score) in enumerate(results[0])]
+        mine = None
+        if me is not None and results[1] is not None:
+            mine = MyRank(rank=int(results[1]) + 1, credited_g=int(results[2]))
+        return LeaderboardOut(period=period, starts_at=start, items=items, me=mine)
