@@ -1,6 +1,6 @@
 """The demo data set: real, sourced factors (each names its source), two illustrative products with
-inventories, illustrative benchmarks, a verified and a self-declared label, and listings. Loading it
-twice changes nothing."""
+inventories, illustrative benchmarks, a verified and a self-declared label, listings, a demo shop's
+receipt key and rewards. Loading it twice changes nothing."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ async def load_demo(db: Database) -> ImportResult:
             if entry.get("verifier"):
                 await service.assign_verifier(product.gtin, str(entry["verifier"]), owner)
     await load_demo_labels(db)
+    await load_demo_credits(db)
     return result
 
 
@@ -87,3 +88,33 @@ async def load_demo_labels(db: Database) -> None:
             if await public.repo.listing_of(entry["org"], entry["gtin"].zfill(14), entry["store"]) is None:
                 await public.create_listing(msgspec.convert({k: v for k, v in entry.items() if k != "org"},
                                                             ListingIn), merchant)
+
+
+def demo_credits() -> dict[str, object]:
+    return json.loads(resources.files("carbonpuhui.credits").joinpath("demo_credits.json").read_bytes())
+
+
+async def load_demo_credits(db: Database) -> None:
+    """The demo shop's point-of-sale key (its private half is in the file, for demo receipts) and rewards."""
+    from sqlalchemy import select
+
+    from carbonpuhui.credits.models import Reward
+    from carbonpuhui.credits.schemas import RewardIn
+    from carbonpuhui.credits.service import KeyService, RewardService
+    from carbonpuhui.settings import load_settings
+
+    spec = demo_credits()
+    settings = load_settings()
+    async with db.transaction() as session:
+        keys = KeyService(session, settings)
+        for entry in spec["receipt_keys"]:  # type: ignore[attr-defined]
+            merchant = Principal(sub="system:demo", roles=frozenset({"merchant"}), org=entry["org"])
+            await keys.register({k: v for k, v in entry["private_jwk"].items() if k != "d"}, merchant)
+        rewards = RewardService(session, settings)
+        for entry in spec["rewards"]:  # type: ignore[attr-defined]
+            merchant = Principal(sub="system:demo", roles=frozenset({"merchant"}), org=entry["org"])
+            exists = await session.scalar(select(Reward.id).where(Reward.merchant_org == entry["org"],
+                                                                  Reward.title == entry["title"]))
+            if exists is None:
+                await rewards.create(msgspec.convert({k: v for k, v in entry.items() if k != "org"}, RewardIn),
+                                     merchant)

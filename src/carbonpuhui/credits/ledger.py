@@ -67,10 +67,12 @@ class Ledger:
             [{"id": kind, "kind": kind, "owner": None, "balance_g": 0, "created_at": now} for kind in SYSTEM])
         await self.session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
 
-    async def system(self, kind: str) -> Account:
-        account = await self.session.get(Account, kind)
-        assert account is not None, "Ledger.open() creates the system accounts"
-        return account
+    @staticmethod
+    def system(kind: str) -> Account:
+        """One of the platform's accounts (``open()`` made sure its row exists). Its balance is the
+        sum of its entries, never a cached column, so a leg needs only its id: no query."""
+        assert kind in SYSTEM
+        return Account(id=kind, kind=kind, owner=None, balance_g=0)
 
     async def find(self, kind: str, owner: str, *, lock: bool = False) -> Account | None:
         stmt = select(Account).where(Account.kind == kind, Account.owner == owner)
@@ -132,5 +134,5 @@ class Ledger:
         now = at or utcnow()
         due = min(await self.lapsed(account.id, now), account.balance_g)
         if due > 0:
-            await self.post("expiry", None, [Leg(account, -due), Leg(await self.system("expiry"), due)], at=now)
+            await self.post("expiry", None, [Leg(account, -due), Leg(self.system("expiry"), due)], at=now)
         return due

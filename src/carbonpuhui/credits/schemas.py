@@ -94,7 +94,7 @@ class EntryPage(Struct, kw_only=True):
 
 
 class RewardIn(Struct, kw_only=True, forbid_unknown_fields=True):
-    title: Annotated[str, Meta(min_length=1, max_length=200)]
+    title: Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
     cost_g: Annotated[int, Meta(ge=1, le=10**12)]
     stock: Annotated[int, Meta(ge=0, le=10**7)]
 

@@ -59,8 +59,7 @@ from carbonpuhui.footprints.units import UnitError, conversion_factor
 from carbonpuhui.i18n import N_
 from carbonpuhui.ids import is_uuid
 from carbonpuhui.labels.models import Benchmark, Label
-from carbonpuhui.labels.repository import in_force
-from carbonpuhui.labels.service import today_cst
+from carbonpuhui.labels.service import label_status, today_cst
 from carbonpuhui.settings import Settings
 
 FUTURE_SKEW = timedelta(minutes=5)  # point-of-sale clocks drift; a receipt minutes ahead is still real
@@ -88,8 +87,9 @@ def _entry_out(entry: Entry, transfer: Transfer) -> EntryOut:
 
 # --- what signed receipts and attestations must carry -------------------------------------------
 
-Text100 = Annotated[str, Meta(min_length=1, max_length=100)]
-Text200 = Annotated[str, Meta(min_length=1, max_length=200)]
+# No NUL (PostgreSQL text cannot hold it) and no other control character in ids we store.
+Text100 = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Text200 = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 class ReceiptItem(Struct, kw_only=True):
@@ -242,7 +242,7 @@ class ClaimService(_Base):
         claim.detail = {"items": msgspec.to_builtins(items), "receipt_issued_at": issued.isoformat()}
         if total > 0:
             transfer = await self.ledger.post("purchase", claim.id, [
-                Leg(await self.ledger.system("issuance"), -total),
+                Leg(self.ledger.system("issuance"), -total),
                 Leg(account, total, add_months(now, self.settings.credit_expiry_months))], at=now)
             claim.transfer_id = transfer.id
             self._bump(account.id, total, now)
@@ -262,8 +262,7 @@ class ClaimService(_Base):
         products = {p.gtin: p for p in await self.session.scalars(select(Product).where(Product.gtin.in_(wanted)))}
         labels = {lab.gtin: lab for lab in await self.session.scalars(
             select(Label).where(Label.gtin.in_(wanted), Label.current.is_(True)))}
-        in_force_ids = set(await self.session.scalars(
-            select(Label.id).where(Label.gtin.in_(wanted), in_force(today))))
+        in_force_ids = {lab.id for lab in labels.values() if label_status(lab, today) == "active"}
         categories = sorted({lab.category for lab in labels.values()})
         benches = {b.category: b for b in await self.session.scalars(
             select(Benchmark).where(Benchmark.category.in_(categories)))}
@@ -340,7 +339,7 @@ class ClaimService(_Base):
         claim.credited_g = credited
         if credited > 0:
             transfer = await self.ledger.post("trip", claim.id, [
-                Leg(await self.ledger.system("issuance"), -credited),
+                Leg(self.ledger.system("issuance"), -credited),
                 Leg(account, credited, add_months(now, self.settings.credit_expiry_months))], at=now)
             claim.transfer_id = transfer.id
             self._bump(account.id, credited, now)
@@ -496,7 +495,7 @@ class PersonalDataService(_Base):
         now = utcnow()
         if account.balance_g > 0:
             await self.ledger.post("erasure", None, [Leg(account, -account.balance_g),
-                                                     Leg(await self.ledger.system("forfeit"), account.balance_g)],
+                                                     Leg(self.ledger.system("forfeit"), account.balance_g)],
                                    at=now)
         # What was bought, and where and when one travelled, goes; the claims' natural keys stay, so a
         # receipt or attestation still earns once, ever.
