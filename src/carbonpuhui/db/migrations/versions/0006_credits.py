@@ -154,8 +154,25 @@ def upgrade() -> None:
         batch_op.create_index('ix_credit_trips_day', ['account_id', 'day'], unique=False)
 
 
+    if op.get_bind().dialect.name == "postgresql":
+        # The ledger is append-only in the database itself, not only by convention: corrections are
+        # new transfers. (TRUNCATE, an operator's deliberate act, does not fire row triggers.)
+        op.execute("""
+            CREATE FUNCTION credit_ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION 'the credit ledger is append-only: % on % refused', TG_OP, TG_TABLE_NAME
+                    USING ERRCODE = 'integrity_constraint_violation';
+            END $$""")
+        for table in ("credit_entries", "credit_transfers"):
+            op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                       "FOR EACH ROW EXECUTE FUNCTION credit_ledger_append_only()")
+
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for table in ("credit_entries", "credit_transfers"):
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+        op.execute("DROP FUNCTION IF EXISTS credit_ledger_append_only()")
     with op.batch_alter_table('credit_trips', schema=None) as batch_op:
         batch_op.drop_index('ix_credit_trips_day')
         batch_op.drop_index('ix_credit_trips_account')
