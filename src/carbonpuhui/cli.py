@@ -376,13 +376,17 @@ def credits() -> None:
 
 @credits.command("expire")
 def credits_expire() -> None:
-    """Expire credits older than CARBONPUHUI_CREDIT_EXPIRY_MONTHS, oldest first (safe to run twice)."""
+    """Expire credits older than CARBONPUHUI_CREDIT_EXPIRY_MONTHS, oldest first (safe to run twice), and
+    forget Idempotency-Key responses older than a week. Run it daily."""
     import json
 
-    from carbonpuhui.credits.maintenance import expire_all
+    from carbonpuhui.credits.maintenance import expire_all, purge_idempotency
 
-    accounts, grams = _run_with_db(_settings(), expire_all)
-    click.echo(json.dumps({"accounts": accounts, "expired_g": grams}))
+    async def job(db):  # type: ignore[no-untyped-def]
+        return (*await expire_all(db), await purge_idempotency(db))
+
+    accounts, grams, purged = _run_with_db(_settings(), job)
+    click.echo(json.dumps({"accounts": accounts, "expired_g": grams, "idempotency_keys_purged": purged}))
 
 
 @main.group()

@@ -3,13 +3,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import case, delete, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carbonpuhui.credits.ledger import Ledger, utcnow
-from carbonpuhui.credits.models import SYSTEM, TRACKED, Account, Claim, Entry, Redemption, Reward, Transfer
+from carbonpuhui.credits.models import (
+    SYSTEM,
+    TRACKED,
+    Account,
+    Claim,
+    Entry,
+    IdempotencyRecord,
+    Redemption,
+    Reward,
+    Transfer,
+)
 from carbonpuhui.db import Database
 
 
@@ -41,6 +51,18 @@ async def expire_all(db: Database, now: datetime | None = None) -> tuple[int, in
             swept = await ledger.sweep(account, now)
             accounts, grams = accounts + (swept > 0), grams + swept
     return accounts, grams
+
+
+IDEMPOTENCY_DAYS = 7  # how long a stored response answers a retry; later, the claim's own key still holds
+
+
+async def purge_idempotency(db: Database, now: datetime | None = None, days: int = IDEMPOTENCY_DAYS) -> int:
+    """Forget stored responses older than ``days``. A retry after that is not paid twice either: the
+    receipt's natural key refuses it (409 naming the first claim)."""
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    async with db.transaction() as session:
+        result = await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def check(session: AsyncSession, now: datetime | None = None) -> tuple[dict[str, int], list[str]]:
