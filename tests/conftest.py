@@ -171,6 +171,7 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "data_dir": data_dir, "database_url": None, "redis_url": TEST_REDIS_URL,
         "redis_namespace": REDIS_NAMESPACE + f":{uuid.uuid4().hex[:6]}", "log_json": False,
+        "transit_operators": frozenset({"metro-op"}),  # the credit tests' transit operator
     }
     values.update(overrides)
     return load_settings({}, **values)

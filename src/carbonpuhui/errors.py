@@ -275,12 +275,23 @@ def _validation_errors(exc: ValidationException, locale: str) -> list[FieldError
 # --- handlers ----------------------------------------------------------------------------------
 
 
+def _field_text(message: str, locale: str, params: dict[str, object]) -> str:
+    if params and "{" in message:
+        try:
+            return translate(message, locale, **params)
+        except (KeyError, IndexError, ValueError):  # braces that are no placeholder of ours
+            pass
+    return translate(message, locale)
+
+
 def handle_problem_error(request: Request[Any, Any, Any], exc: ProblemError) -> Response[Problem]:
     locale = request_locale(request)
     errors = None
     if exc.errors is not None:
-        # Field messages are message ids (or already localised text, which passes through unchanged).
-        errors = [FieldError(field=e.field, line=e.line, message=translate(e.message, locale)) for e in exc.errors]
+        # Field messages are message ids (or already localised text, which passes through unchanged);
+        # one may name the error's parameters, like the detail.
+        errors = [FieldError(field=e.field, line=e.line, message=_field_text(e.message, locale, exc.params))
+                  for e in exc.errors]
     return problem_response(
         request, exc.status_code, exc.message, params=exc.params, reason=exc.reason,
         errors=errors, extra=exc.extra, headers=exc.headers,

@@ -42,6 +42,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     credit_expiry_months: int = 24
     receipt_max_age_days: int = 30
     leaderboard_size: int = 20
+    # One receipt credits at most this (10 t CO2e): a merchant's data error must not mint without bound.
+    max_receipt_g: int = 10_000_000
+    # Organisations whose signed attestations credit bus, metro and rail trips, e.g. "qd-metro,yt-bus".
+    transit_operators: frozenset[str] = frozenset()
 
     @property
     def effective_database_url(self) -> str:
@@ -79,9 +83,11 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
         if (value := get(name)) is not None:
             values[name] = value
     for name in ("public_rate_limit_per_minute", "compute_rate_limit_per_minute", "max_body_bytes",
-                 "credit_expiry_months", "receipt_max_age_days", "leaderboard_size"):
+                 "credit_expiry_months", "receipt_max_age_days", "leaderboard_size", "max_receipt_g"):
         if (value := get(name)) is not None:
             values[name] = int(value)
+    if (value := get("transit_operators")) is not None:
+        values["transit_operators"] = frozenset(org.strip() for org in value.split(",") if org.strip())
     for name in ("log_json", "pact_allow_http", "pact_outbound_private"):
         if (value := get(name)) is not None:
             values[name] = _bool(value)
@@ -94,8 +100,10 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
     if values.get("default_locale", "zh-Hans") not in LOCALES:
         raise ValueError(f"CARBONPUHUI_DEFAULT_LOCALE must be one of {', '.join(LOCALES)}")
     for name, low, high in (("credit_expiry_months", 1, 600), ("receipt_max_age_days", 1, 3650),
-                            ("leaderboard_size", 1, 1000)):
+                            ("leaderboard_size", 1, 1000), ("max_receipt_g", 1, 10**15)):
         value = values.get(name)
         if value is not None and not (isinstance(value, int) and low <= value <= high):
             raise ValueError(f"CARBONPUHUI_{name.upper()} must be an integer from {low} to {high}")
+    if isinstance(values.get("transit_operators"), (list, tuple, set)):
+        values["transit_operators"] = frozenset(values["transit_operators"])  # type: ignore[arg-type]
     return Settings(**values)  # type: ignore[arg-type]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -28,9 +30,23 @@ KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, as the IETF draft's 
 REPLAYED = "Idempotent-Replayed"
 
 
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value.is_finite() else str(value)  # 2.50 == 2.5
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat() if value.utcoffset() is not None else value.isoformat()
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
+
+
 def body_hash(data: msgspec.Struct) -> str:
-    # The decoded body, so a retry that re-serialises the same JSON differently still matches.
-    return hashlib.sha256(msgspec.json.encode(msgspec.to_builtins(data), order="sorted")).hexdigest()
+    # The decoded body, canonical: a retry that writes the same values differently (2.5 as "2.50",
+    # Z as +08:00 local time) still matches.
+    builtins = msgspec.to_builtins(data, builtin_types=(Decimal, datetime))
+    return hashlib.sha256(msgspec.json.encode(_canonical(builtins), order="sorted")).hexdigest()
 
 
 def check_key(key: str | None) -> str | None:

@@ -105,7 +105,10 @@ class Leaderboard:
         now = clock.now()
         try:
             for period in PERIODS:
-                await redis.zrem(self._keys(period, period_bounds(period, now)[0])[0], account_id)
+                start, _end = period_bounds(period, now)
+                previous, _ = period_bounds(period, start - timedelta(seconds=1))  # kept a week past its end
+                for begin in (start, previous):
+                    await redis.zrem(self._keys(period, begin)[0], account_id)
         except _OUTAGE as exc:
             log.warning("leaderboard entry not removed: %r", exc)
 

@@ -53,15 +53,18 @@ async def expire_all(db: Database, now: datetime | None = None) -> tuple[int, in
     return accounts, grams
 
 
+PURGEABLE = ("purchases", "trips")
 IDEMPOTENCY_DAYS = 7  # how long a stored response answers a retry; later, the claim's own key still holds
 
 
 async def purge_idempotency(db: Database, now: datetime | None = None, days: int = IDEMPOTENCY_DAYS) -> int:
-    """Forget stored responses older than ``days``. A retry after that is not paid twice either: the
-    receipt's natural key refuses it (409 naming the first claim)."""
+    """Forget stored responses older than ``days`` for claims, whose retry is refused anyway by a
+    natural key (a receipt's id, an attestation's id, an unattested trip's times: 409 or 422).
+    Redemptions have no such key, so their records are kept."""
     cutoff = (now or utcnow()) - timedelta(days=days)
     async with db.transaction() as session:
-        result = await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff))
+        result = await session.execute(delete(IdempotencyRecord).where(
+            IdempotencyRecord.created_at < cutoff, IdempotencyRecord.route.in_(PURGEABLE)))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 

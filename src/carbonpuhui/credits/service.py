@@ -10,6 +10,7 @@ carries the leaderboard, bumped after commit.
 from __future__ import annotations
 
 import calendar
+import hashlib
 import math
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -75,8 +76,15 @@ def add_months(moment: datetime, months: int) -> datetime:
     return local.replace(year=year, month=month, day=day).astimezone(UTC)
 
 
-def _refuse(reason: str, field: str, message: str, **params: object) -> UnprocessableError:
-    return UnprocessableError(message, reason=reason, errors=[FieldError(field=field, message=message)], **params)
+def natural_id(jti: str) -> str:
+    """The receipt's or attestation's id as the ledger keeps it: a digest, so that after a person's
+    erasure the claim's row no longer carries the till's receipt number in the clear (it stays
+    unique, so the receipt still earns once, ever). The id itself is in ``detail``, erased with them."""
+    return "sha256:" + hashlib.sha256(jti.encode()).hexdigest()
+
+
+def _refuse(reason: str, where: str, message: str, **params: object) -> UnprocessableError:
+    return UnprocessableError(message, reason=reason, errors=[FieldError(field=where, message=message)], **params)
 
 
 def _entry_out(entry: Entry, transfer: Transfer) -> EntryOut:
@@ -116,8 +124,9 @@ class AttestationClaims(Struct, kw_only=True):
 
 def _claims(raw: dict[str, object], kind: type[Struct], field: str) -> Any:
     try:
-        # Not strict: "2026-12-01T08:00:00Z" becomes a datetime, 12.5 an exact Decimal (from its text).
-        return msgspec.convert(raw, kind, strict=False)
+        # Strict (no "2" for 2, no true for 1); RFC 3339 text still becomes a datetime, and a JSON
+        # number an exact Decimal of its shortest text (12.5, never 12.4999...).
+        return msgspec.convert(raw, kind)
     except msgspec.ValidationError as exc:
         raise _refuse(f"invalid_{field}", field, N_("The {field}'s claims are invalid: {problem}"),
                       problem=str(exc), field=field) from None
@@ -144,6 +153,7 @@ class _Base:
         """Insert the claim under its natural key; None if that receipt or attestation was claimed
         (on PostgreSQL a concurrent first claim is waited for, then counts as the first)."""
         claim_id = new_id()
+        jti = natural_id(jti)
         table = Claim.__table__
         inserted = await self.session.execute(
             self.ledger._insert(Claim).values(  # type: ignore[attr-defined]  # noqa: SLF001
@@ -156,7 +166,7 @@ class _Base:
 
     async def _first_claim(self, kind: str, issuer: str, jti: str) -> str | None:
         return await self.session.scalar(select(Claim.id).where(Claim.kind == kind, Claim.issuer == issuer,
-                                                                Claim.jti == jti))
+                                                                Claim.jti == natural_id(jti)))
 
     async def _signed(self, token: str, field: str) -> tuple[dict[str, object], ReceiptKey]:
         """Verify a receipt or attestation against its issuer's registered key."""
@@ -238,8 +248,14 @@ class ClaimService(_Base):
                                 extra={"claim_id": first})
         items = await self._price(receipt.items, today_cst(now))
         total = sum(item.credited_g for item in items)
+        if total > self.settings.max_receipt_g:
+            raise _refuse("receipt_implausible", "receipt",
+                          N_("The receipt claims more than {limit} g; the merchant must check it."),
+                          limit=self.settings.max_receipt_g)
+        await self.ledger.sweep(account, now)  # the balance we answer with is what can be spent
         claim.credited_g = total
-        claim.detail = {"items": msgspec.to_builtins(items), "receipt_issued_at": issued.isoformat()}
+        claim.detail = {"receipt_id": receipt.jti, "receipt_issued_at": issued.isoformat(),
+                        "items": msgspec.to_builtins(items)}
         if total > 0:
             transfer = await self.ledger.post("purchase", claim.id, [
                 Leg(self.ledger.system("issuance"), -total),
@@ -314,11 +330,19 @@ class ClaimService(_Base):
                     data.mode, data.distance_km, data.started_at, data.ended_at):
                 raise _refuse("attestation_mismatch", "attestation",
                               N_("The attestation does not match the trip's mode, distance or times."))
+            if key.org not in self.settings.transit_operators:
+                raise _refuse("not_a_transit_operator", "attestation",
+                              N_("The attestation is not signed by a registered transit operator."))
             issuer, jti, attested_by = key.org, att.jti, key.org
         account = await self._person(principal)
+        await self.ledger.sweep(account, now)
         # The account is locked: overlaps and the day's total cannot change under us.
+        # An unattested ride that earned nothing for want of an attestation does not block the same
+        # ride claimed again with its operator's attestation.
+        needs_attestation = [m for m in travel.MODES if not travel.earns_unattested(method, m)]
         overlapping = await self.session.scalar(select(Trip.claim_id).where(
-            Trip.account_id == account.id, Trip.started_at < data.ended_at, Trip.ended_at > data.started_at).limit(1))
+            Trip.account_id == account.id, Trip.started_at < data.ended_at, Trip.ended_at > data.started_at,
+            ~(Trip.attested_by.is_(None) & Trip.mode.in_(needs_attestation))).limit(1))
         if overlapping is not None:
             raise _refuse("trip_overlap", "started_at", N_("The trip overlaps another trip of yours."))
         claim_id = new_id()
@@ -337,6 +361,8 @@ class ClaimService(_Base):
             if credited == 0 and grams > 0:
                 reason = "daily_cap_reached"
         claim.credited_g = credited
+        if jti is not None:
+            claim.detail = {"attestation_id": jti}
         if credited > 0:
             transfer = await self.ledger.post("trip", claim.id, [
                 Leg(self.ledger.system("issuance"), -credited),
@@ -467,7 +493,6 @@ class PersonalDataService(_Base):
                 select(Claim).where(Claim.account_id == account.id).order_by(Claim.claimed_at, Claim.id)):
             result["claims"].append({"claim_id": claim.id, "kind": claim.kind,
                                      "issuer": None if claim.issuer == UNATTESTED else claim.issuer,
-                                     "jti": None if claim.issuer == UNATTESTED else claim.jti,
                                      "credited_g": claim.credited_g, "claimed_at": claim.claimed_at,
                                      "detail": claim.detail})
         for trip in await self.session.scalars(

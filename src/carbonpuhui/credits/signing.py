@@ -177,7 +177,9 @@ def peek(token: object, field: str) -> Unverified:
                                  errors=[FieldError(field=field, message=_HINT_ALG)],
                                  field=field, alg=alg[:_SHOWN_ALG_CHARS])
     kid = header.get("kid")
-    if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_CHARS:
+    # Every kid we issue is a base64url thumbprint: anything else (a NUL, say) is no key of ours and
+    # must not reach the database.
+    if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_CHARS or not _B64URL.fullmatch(kid):
         raise _malformed(field, _HINT_HEADER)
     claims = _json_object(payload_raw)
     if claims is None:

@@ -185,8 +185,18 @@ def check_trip(m: Methodology, mode: str, distance_km: Decimal, started_at: date
         raise UnprocessableError(N_("The distance must be a positive number of kilometres."),
                                  reason="distance_not_positive",
                                  errors=[FieldError(field="distance_km", message=N_("Must be a positive number."))])
+    if distance_km.is_finite() and (distance_km.adjusted() >= 6 or distance_km.normalize().as_tuple().exponent < -6):  # type: ignore[operator]
+        # Stored as exact text: a 10^-200000 km trip would be a 200 kB row, 10^6 km is no trip.
+        raise UnprocessableError(N_("The distance must be a number of kilometres with at most 6 decimals."),
+                                 reason="invalid_distance",
+                                 errors=[FieldError(field="distance_km", message=N_("At most 6 decimals."))])
     # In UTC: datetimes sharing a tzinfo are otherwise subtracted as wall-clock times, wrong across DST.
-    start, end, now = (t.astimezone(UTC) for t in (started_at, ended_at, now))
+    try:
+        start, end, now = (t.astimezone(UTC) for t in (started_at, ended_at, now))
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the year 1 in UTC
+        raise UnprocessableError(N_("Trip times must fall between the years 1 and 9999 in UTC."),
+                                 reason="invalid_trip_times",
+                                 errors=[FieldError(field="started_at", message=N_("Out of range."))]) from None
     if end <= start:
         raise UnprocessableError(N_("A trip must end after it starts."), reason="invalid_trip_times",
                                  errors=[FieldError(field="ended_at", message=N_("Must be later than started_at."))])
