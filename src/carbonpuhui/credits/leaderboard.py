@@ -4,6 +4,7 @@ The board is a Redis sorted set per period, bumped after each credit commits. It
 the ledger decides. A board Redis lost (a flush, an outage, a new replica) is rebuilt from the
 ledger on the next read, and ``carbonpuhui leaderboard rebuild`` forces that. Without Redis the
 board is read from the ledger directly, with the same order (credits, then account id, descending).
+People with equal credits share a rank.
 """
 
 from __future__ import annotations
@@ -49,6 +50,15 @@ def period_bounds(period: Period, now: datetime) -> tuple[datetime, datetime]:
         following = (first + timedelta(days=32)).replace(day=1)
     start = datetime.combine(first, time(0), tzinfo=CST).astimezone(UTC)
     return start, datetime.combine(following, time(0), tzinfo=CST).astimezone(UTC)
+
+
+def competition_ranks(scores: list[int]) -> list[int]:
+    """Ranks of scores sorted best first, ties sharing one ("1224"): the rank is one more than the
+    number of people who earned strictly more."""
+    ranks: list[int] = []
+    for index, score in enumerate(scores):
+        ranks.append(ranks[-1] if index and score == scores[index - 1] else index + 1)
+    return ranks
 
 
 def display_name(account_id: str) -> str:
@@ -147,9 +157,10 @@ class Leaderboard:
             except _OUTAGE as exc:
                 log.warning("leaderboard read from the ledger, Redis unavailable: %r", exc)
         totals = await ledger_totals(session, start, end)
-        items = [RankOut(rank=i + 1, display_name=display_name(a), credited_g=g)
-                 for i, (a, g) in enumerate(totals[:self.size])]
-        mine = next((MyRank(rank=i + 1, credited_g=g) for i, (a, g) in enumerate(totals) if a == me), None)
+        ranks = competition_ranks([g for _a, g in totals])
+        items = [RankOut(rank=r, display_name=display_name(a), credited_g=g)
+                 for r, (a, g) in zip(ranks[:self.size], totals[:self.size], strict=True)]
+        mine = next((MyRank(rank=r, credited_g=g) for r, (a, g) in zip(ranks, totals, strict=True) if a == me), None)
         return LeaderboardOut(period=period, starts_at=start, items=items, me=mine)
 
     async def _from_redis(self, session: AsyncSession, period: Period, start: datetime, end: datetime,
@@ -162,12 +173,15 @@ class Leaderboard:
         async with redis.pipeline(transaction=False) as pipe:
             pipe.zrevrange(board, 0, self.size - 1, withscores=True)
             if me is not None:
-                pipe.zrevrank(board, me)
                 pipe.zscore(board, me)
             results = await pipe.execute()
-        items = [RankOut(rank=i + 1, display_name=display_name(member.decode()), credited_g=int(score))
-                 for i, (member, score) in enumerate(results[0])]
+        top = [(member.decode(), int(score)) for member, score in results[0]]
+        items = []
+        for rank, (member, score) in zip(competition_ranks([s for _m, s in top]), top, strict=True):
+            items.append(RankOut(rank=rank, display_name=display_name(member), credited_g=score))
         mine = None
         if me is not None and results[1] is not None:
-            mine = MyRank(rank=int(results[1]) + 1, credited_g=int(results[2]))
+            score = int(results[1])
+            # Tied people share a rank: one more than the number who earned strictly more.
+            mine = MyRank(rank=int(await redis.zcount(board, f"({score}", "+inf")) + 1, credited_g=score)
         return LeaderboardOut(period=period, starts_at=start, items=items, me=mine)

@@ -107,6 +107,15 @@ async def check(session: AsyncSession, now: datetime | None = None) -> tuple[dic
         expected = 0 if transfer_id is None else int(amount or 0)
         if credited != expected or (transfer_id is None) != (credited == 0) or credited < 0:
             problems.append(f"claim {claim_id}: credited {credited} g, its transfer paid {expected} g")
+    # ... and no transfer pays two claims, nor names another claim than the one it pays.
+    for transfer_id, claims in await session.execute(
+            select(Claim.transfer_id, func.count()).where(Claim.transfer_id.is_not(None))
+            .group_by(Claim.transfer_id).having(func.count() > 1)):
+        problems.append(f"transfer {transfer_id}: pays {claims} claims")
+    for claim_id, reference in await session.execute(
+            select(Claim.id, Transfer.reference).join(Transfer, Transfer.id == Claim.transfer_id)
+            .where((Transfer.reference.is_(None)) | (Transfer.reference != Claim.id))):
+        problems.append(f"claim {claim_id}: its transfer names {reference}")
     # 4. Nothing expired before its time: no person's expiries exceed what had lapsed by now.
     lapsed = func.sum(case((Entry.amount_g > 0, case((Entry.expires_at <= now, Entry.amount_g), else_=0)), else_=0))
     expired = func.sum(case((Transfer.kind == "expiry", -Entry.amount_g), else_=0))

@@ -64,7 +64,7 @@ from carbonpuhui.labels.service import label_status, today_cst
 from carbonpuhui.settings import Settings
 
 FUTURE_SKEW = timedelta(minutes=5)  # point-of-sale clocks drift; a receipt minutes ahead is still real
-UNATTESTED = "-"  # the issuer of an unattested trip's claim (its jti is the claim id)
+UNATTESTED = "-"  # the issuer of an unattested trip's claim (its jti a fresh uuid: no natural key)
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -337,6 +337,10 @@ class ClaimService(_Base):
         account = await self._person(principal)
         await self.ledger.sweep(account, now)
         # The account is locked: overlaps and the day's total cannot change under us.
+        # The natural key first: the same attestation again is "reused", not an overlap with itself.
+        claim = await self._claim("trip", issuer, jti or new_id(), account, now)
+        if claim is None:
+            raise _refuse("attestation_reused", "attestation", N_("This attestation was already used."))
         # An unattested ride that earned nothing for want of an attestation does not block the same
         # ride claimed again with its operator's attestation.
         needs_attestation = [m for m in travel.MODES if not travel.earns_unattested(method, m)]
@@ -345,10 +349,6 @@ class ClaimService(_Base):
             ~(Trip.attested_by.is_(None) & Trip.mode.in_(needs_attestation))).limit(1))
         if overlapping is not None:
             raise _refuse("trip_overlap", "started_at", N_("The trip overlaps another trip of yours."))
-        claim_id = new_id()
-        claim = await self._claim("trip", issuer, jti or claim_id, account, now)
-        if claim is None:
-            raise _refuse("attestation_reused", "attestation", N_("This attestation was already used."))
         day = travel.trip_day(data.started_at)
         reason = None
         if attested_by is None and not travel.earns_unattested(method, data.mode):
