@@ -74,7 +74,7 @@ class ReceiptKeyController(Controller):
                        principal: CurrentPrincipal) -> ReceiptKeyOut:
         return await KeyService(db_session, request.app.state.settings).register(data.jwk, principal)
 
-    @get("", **access(roles=("merchant",), errors=(403,)), summary="Your organisation's keys, oldest first")
+    @get("", **access(roles=("merchant",), errors=(403, 422)), summary="Your organisation's keys, oldest first")
     async def list_keys(self, request: Request[Any, Any, Any], db_session: DbSession, principal: CurrentPrincipal,
                         cursor: Cursor = None, limit: Limit = 100) -> ReceiptKeyPage:
         service = KeyService(db_session, request.app.state.settings)
@@ -141,7 +141,7 @@ class WalletController(Controller):
         out = await WalletService(db_session, request.app.state.settings).wallet(principal)
         return Response(out, headers=PRIVATE)
 
-    @get("/entries", **access(roles=("consumer",)), summary="Your ledger entries, newest first")
+    @get("/entries", **access(roles=("consumer",), errors=(422,)), summary="Your ledger entries, newest first")
     async def entries(self, request: Request[Any, Any, Any], db_session: DbSession, principal: CurrentPrincipal,
                       cursor: Cursor = None, limit: Limit = 50) -> Response[EntryPage]:
         before = decode_cursor(cursor, lambda key: key.isascii() and key.isdigit() and len(key) < 19)
@@ -174,7 +174,7 @@ class RewardController(Controller):
                      principal: CurrentPrincipal) -> RewardOut:
         return await RewardService(db_session, request.app.state.settings).create(data, principal)
 
-    @get("/v1/rewards", **access(public=True), summary="Rewards on offer, newest first")
+    @get("/v1/rewards", **access(public=True, errors=(422,)), summary="Rewards on offer, newest first")
     async def rewards(self, request: Request[Any, Any, Any], db_session: DbSession,
                       merchant: Annotated[str | None, QueryParameter(min_length=1, max_length=100)] = None,
                       available: Annotated[bool, QueryParameter(description="Only those in stock")] = False,
@@ -191,7 +191,8 @@ class LeaderboardController(Controller):
     path = "/v1/leaderboard"
     tags = ["credits"]
 
-    @get("", **access(roles=("consumer",)), summary="This week's or month's top earners (China time), and you",
+    @get("", **access(roles=("consumer",), errors=(422,)),
+         summary="This week's or month's top earners (China time), and you",
          description="Names are pseudonyms. `me` is null until you earn in the period.")
     async def board(self, request: Request[Any, Any, Any], db_session: DbSession, principal: CurrentPrincipal,
                     period: Annotated[Period, QueryParameter()] = "week") -> Response[LeaderboardOut]:
