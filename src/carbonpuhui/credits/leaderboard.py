@@ -1,8 +1,11 @@
 """Leaderboards: the credits people earned this week or month (China Standard Time).
 
-The board is a Redis sorted set per period, bumped after each credit commits. It is only a view:
-the ledger decides. A board Redis lost (a flush, an outage, a new replica) is rebuilt from the
-ledger on the next read, and ``carbonpuhui leaderboard rebuild`` forces that. Without Redis the
+The board is a Redis sorted set per period. After each credit commits, the person's totals for the
+period (read in the claim's transaction) are written with ZADD GT: totals only grow, so the greater
+is the newer whatever order writes arrive in, and a rebuild merges rather than replaces. It is only
+a view: the ledger decides. A board Redis lost (a flush, a new replica) is rebuilt from the ledger on
+the next read; one a write could not reach (an outage) is rebuilt once Redis answers again; every
+board is rebuilt at least every ten minutes; ``carbonpuhui leaderboard rebuild`` forces it. Without Redis the
 board is read from the ledger directly, with the same order (credits, then account id, descending).
 People with equal credits share a rank.
 """
@@ -14,7 +17,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carbonpuhui.credits import clock
@@ -28,15 +31,17 @@ EARNING = ("purchase", "trip")
 log = logging.getLogger("carbonpuhui.leaderboard")
 _OUTAGE = (RedisError, OSError, TimeoutError)
 
-# Bump a board only once it has been built from the ledger (its marker exists); otherwise the
-# increment would start a partial board after a flush.
+# Bump a board only once it has been built from the ledger (its marker exists), with the account's
+# total for the period (not an increment): a total only grows within a period, so the greater of two
+# is the newer (ZADD GT), whichever order bumps and rebuilds land in.
 _BUMP = """
 if redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('ZINCRBY', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('ZADD', KEYS[1], 'GT', ARGV[1], ARGV[2])
   return 1
 end
 return 0
 """
+MARKER_TTL = 600  # a board is rebuilt from the ledger at least this often (seconds): lost bumps heal
 
 
 def period_bounds(period: Period, now: datetime) -> tuple[datetime, datetime]:
@@ -80,10 +85,25 @@ async def ledger_totals(session: AsyncSession, start: datetime, end: datetime) -
     return [(account_id, int(grams)) for account_id, grams in rows]
 
 
+async def account_totals(session: AsyncSession, account_id: str, at: datetime) -> dict[Period, int]:
+    """One person's grams earned in the periods containing ``at`` (in the claim's own transaction, its
+    account locked: exactly the totals once it commits)."""
+    bounds = {period: period_bounds(period, at) for period in PERIODS}
+    earliest = min(start for start, _end in bounds.values())
+    sums = [func.coalesce(func.sum(case(((Entry.created_at >= start) & (Entry.created_at < end), Entry.amount_g),
+                                        else_=0)), 0) for start, end in bounds.values()]
+    row = (await session.execute(  # one query for both periods
+        select(*sums).join(Transfer, Transfer.id == Entry.transfer_id)
+        .where(Entry.account_id == account_id, Transfer.kind.in_(EARNING), Entry.amount_g > 0,
+               Entry.created_at >= earliest))).one()
+    return {period: int(total) for period, total in zip(bounds, row, strict=True)}
+
+
 class Leaderboard:
     def __init__(self, stores: Stores, size: int = 20) -> None:
         self.stores = stores
         self.size = size
+        self._stale: set[str] = set()  # markers of boards a bump could not reach: rebuilt once Redis answers
 
     def _keys(self, period: Period, start: datetime) -> tuple[str, str]:
         # One hash tag per board, so the board and its marker live in one Cluster slot.
@@ -94,19 +114,29 @@ class Leaderboard:
     def _ttl(start: datetime, end: datetime) -> int:
         return int((end - start).total_seconds()) + 7 * 86400  # gone a week after its period
 
-    async def credit(self, account_id: str, grams: int, at: datetime) -> None:
-        """After commit: add a credit to the current boards (no-op without Redis; fails open)."""
+    async def credit(self, account_id: str, totals: dict[Period, int], at: datetime) -> None:
+        """After commit: put the account's totals on the current boards (no-op without Redis; fails open)."""
         redis = self.stores.redis
-        if redis is None or grams <= 0:
+        if redis is None:
             return
+        keys = {period: self._keys(period, period_bounds(period, at)[0]) for period in PERIODS}
         try:
+            await self._forget_stale()
             async with redis.pipeline(transaction=False) as pipe:
-                for period in PERIODS:
-                    start, _end = period_bounds(period, at)
-                    pipe.eval(_BUMP, 2, *self._keys(period, start), grams, account_id)
+                for period, grams in totals.items():
+                    if grams > 0:
+                        pipe.eval(_BUMP, 2, *keys[period], grams, account_id)
                 await pipe.execute()
         except _OUTAGE as exc:
+            # The board may well survive this (a blip, a restart from a snapshot): rebuild it once Redis answers.
+            self._stale.update(marker for _board, marker in keys.values())
             log.warning("leaderboard not bumped (rebuilt from the ledger later): %r", exc)
+
+    async def _forget_stale(self) -> None:
+        if self._stale and self.stores.redis is not None:
+            stale = sorted(self._stale)
+            await self.stores.redis.delete(*stale)
+            self._stale.difference_update(stale)
 
     async def forget(self, account_id: str) -> None:
         redis = self.stores.redis
@@ -125,13 +155,20 @@ class Leaderboard:
     async def _build(self, session: AsyncSession, period: Period, start: datetime, end: datetime) -> int:
         board, marker = self._keys(period, start)
         totals = await ledger_totals(session, start, end)
-        assert self.stores.redis is not None
-        async with self.stores.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(board)
+        redis = self.stores.redis
+        assert redis is not None
+        # Merged, never replaced: a claim that committed after our read has bumped its newer (greater)
+        # total, which ZADD GT keeps. Only the erased leave (forget() may have missed them in an outage).
+        absent = sorted({m.decode() for m in await redis.zrange(board, 0, -1)} - {a for a, _ in totals})
+        erased = list(await session.scalars(select(Account.id).where(
+            Account.id.in_(absent), Account.owner.is_(None)))) if absent else []
+        async with redis.pipeline(transaction=True) as pipe:
+            if erased:
+                pipe.zrem(board, *erased)
             if totals:
-                pipe.zadd(board, {account_id: grams for account_id, grams in totals})
-                pipe.expire(board, self._ttl(start, end))
-            pipe.set(marker, "1", ex=self._ttl(start, end))
+                pipe.zadd(board, {account_id: grams for account_id, grams in totals}, gt=True)
+            pipe.expire(board, self._ttl(start, end))
+            pipe.set(marker, "1", ex=min(MARKER_TTL, self._ttl(start, end)))
             await pipe.execute()
         return len(totals)
 
@@ -168,6 +205,7 @@ class Leaderboard:
         redis = self.stores.redis
         assert redis is not None
         board, marker = self._keys(period, start)
+        await self._forget_stale()
         if not await redis.exists(marker):
             await self._build(session, period, start, end)
         async with redis.pipeline(transaction=False) as pipe:

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carbonpuhui.auth.access import Principal
 from carbonpuhui.credits import signing, travel
-from carbonpuhui.credits.leaderboard import EARNING, Leaderboard
+from carbonpuhui.credits.leaderboard import EARNING, Leaderboard, account_totals
 from carbonpuhui.credits.ledger import Ledger, Leg, new_id, utcnow
 from carbonpuhui.credits.models import (
     Account,
@@ -142,11 +142,14 @@ class _Base:
     async def _person(self, principal: Principal) -> Account:
         return await self.ledger.account("person", principal.sub, lock=True)
 
-    def _bump(self, account_id: str, grams: int, at: datetime) -> None:
+    async def _bump(self, account_id: str, grams: int, at: datetime) -> None:
         board = self.leaderboard
-        if board is not None and grams > 0:
+        if board is not None and board.stores.redis is not None and grams > 0:
+            # The account is locked until commit: these are its totals once this claim commits.
+            totals = await account_totals(self.session, account_id, at)
+
             async def bump() -> None:
-                await board.credit(account_id, grams, at)
+                await board.credit(account_id, totals, at)
             after_commit(self.session, bump)
 
     async def _claim(self, kind: str, issuer: str, jti: str, account: Account, now: datetime) -> Claim | None:
@@ -261,7 +264,7 @@ class ClaimService(_Base):
                 Leg(self.ledger.system("issuance"), -total),
                 Leg(account, total, add_months(now, self.settings.credit_expiry_months))], at=now)
             claim.transfer_id = transfer.id
-            self._bump(account.id, total, now)
+            await self._bump(account.id, total, now)
         await self.session.flush()
         return PurchaseOut(claim_id=claim.id, credited_g=total, items=items, balance_g=account.balance_g)
 
@@ -368,7 +371,7 @@ class ClaimService(_Base):
                 Leg(self.ledger.system("issuance"), -credited),
                 Leg(account, credited, add_months(now, self.settings.credit_expiry_months))], at=now)
             claim.transfer_id = transfer.id
-            self._bump(account.id, credited, now)
+            await self._bump(account.id, credited, now)
         self.session.add(Trip(claim_id=claim.id, account_id=account.id, mode=data.mode, distance_km=data.distance_km,
                               started_at=data.started_at, ended_at=data.ended_at, day=day, attested_by=attested_by,
                               credited_g=credited, capped=capped, methodology_version=method.version))
