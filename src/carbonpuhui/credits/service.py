@@ -22,6 +22,7 @@ import msgspec
 from msgspec import Meta, Struct
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from carbonpuhui.auth.access import Principal
 from carbonpuhui.credits import signing, travel
@@ -165,7 +166,12 @@ class _Base:
             .returning(table.c.id))
         if inserted.first() is None:
             return None
-        return await self.session.get_one(Claim, claim_id)
+        # The row as inserted, made persistent without reading it back: later changes flush as an UPDATE.
+        claim = Claim(id=claim_id, kind=kind, issuer=issuer, jti=jti, account_id=account.id, transfer_id=None,
+                      credited_g=0, claimed_at=now, detail=None)
+        make_transient_to_detached(claim)
+        self.session.add(claim)
+        return claim
 
     async def _first_claim(self, kind: str, issuer: str, jti: str) -> str | None:
         return await self.session.scalar(select(Claim.id).where(Claim.kind == kind, Claim.issuer == issuer,
@@ -278,13 +284,21 @@ class ClaimService(_Base):
             except InvalidGTIN:
                 gtins[index] = None
         wanted = sorted({g for g in gtins.values() if g})
-        products = {p.gtin: p for p in await self.session.scalars(select(Product).where(Product.gtin.in_(wanted)))}
-        labels = {lab.gtin: lab for lab in await self.session.scalars(
-            select(Label).where(Label.gtin.in_(wanted), Label.current.is_(True)))}
+        products: dict[str, Product] = {}
+        labels: dict[str, Label] = {}
+        benches: dict[str, Benchmark] = {}
+        # One query: each product with its current label and that label's category benchmark.
+        for product, label, bench in (await self.session.execute(
+                select(Product, Label, Benchmark)
+                .outerjoin(Label, (Label.gtin == Product.gtin) & Label.current.is_(True))
+                .outerjoin(Benchmark, Benchmark.category == Label.category)
+                .where(Product.gtin.in_(wanted)))).all():
+            products[product.gtin] = product
+            if label is not None:
+                labels[label.gtin] = label
+            if bench is not None:
+                benches[bench.category] = bench
         in_force_ids = {lab.id for lab in labels.values() if label_status(lab, today) == "active"}
-        categories = sorted({lab.category for lab in labels.values()})
-        benches = {b.category: b for b in await self.session.scalars(
-            select(Benchmark).where(Benchmark.category.in_(categories)))}
         out = []
         for index, item in enumerate(items):
             gtin = gtins[index]
