@@ -26,7 +26,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from collections import Counter, deque
 from pathlib import Path
 
 import httpx
+from _servers import start, stop
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 
@@ -127,21 +127,6 @@ def pgbench(binary: str, url: URL, clients: int, seconds: int, scale: int, work:
 
 
 # --- the platform -----------------------------------------------------------------------------------
-
-
-def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    # To a file: a pipe nobody reads would fill up with request logs and stall the server.
-    with log.open("wb") as out:
-        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
 
 
 def cpu_seconds(group: int) -> float:

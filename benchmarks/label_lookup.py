@@ -20,7 +20,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+from _servers import start, stop
 
 BARE_APP = textwrap.dedent('''
     import json, sys
@@ -153,21 +153,6 @@ def wrk(url: str, seconds: int, connections: int, script: Path | None) -> dict[s
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {"rps": rps, "p50": ms("50%"), "p99": ms("99%"), "non_2xx": float(errors.group(1)) if errors else 0.0}
-
-
-def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    # To a file: a pipe nobody reads would fill up with request logs and stall the server.
-    with log.open("wb") as out:
-        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:  # keep-alive connections wrk left open
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
 
 
 def main() -> None:
