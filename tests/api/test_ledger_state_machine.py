@@ -1,5 +1,5 @@
 """The credits ledger against a model: hypothesis drives random purchase claims (new and again),
-trips (walking, cycling, attested or not), rewards and redemptions, clock moves, expiry runs, purges
+trips (walking, cycling, metro; attested or not), rewards and redemptions, clock moves, expiry runs, purges
 of stored responses and erasures through the HTTP API, and checks every response and, after every
 step, the ledger against a small in-memory model.
 
@@ -79,7 +79,7 @@ MAX_RECEIPT_G = 4000  # low, so that a receipt of many oats is refused as implau
 MAX_AGE = timedelta(days=30)  # Settings.receipt_max_age_days, and check_trip's max_age_days
 SKEW = timedelta(minutes=5)  # a receipt or trip may be this far in the future
 SUBS = ("ann", "bo", "cy")
-TOKEN_TTL = 86400
+TOKEN_TTL = 86400  # a day: a long run, or its shrinking, may outlast the usual ten minutes
 KEYS = (None, None, "k1", "k2")  # Idempotency-Key: mostly none, sometimes one of two reused keys
 BASELINE = Fraction(50)  # kg CO2e per kg, the category's benchmark baseline
 
@@ -96,7 +96,7 @@ class Product:
 
 # Labels per kilogram against a 50 kg baseline; grams per item in the comments.
 PRODUCTS = {
-    "oats": Product(801, "12.5", "0.0123"),  # 461.25 g a item: the fraction matters from qty 1
+    "oats": Product(801, "12.5", "0.0123"),  # 461.25 g an item: the fraction matters from qty 1
     "soap": Product(802, "49.99", "0.7"),  # 7 g
     "rice": Product(803, "31.4", "0.0031"),  # 57.66 g
     "even": Product(804, "50"),  # at the baseline: nothing
@@ -194,16 +194,14 @@ class World:
     """What every example shares: the app, its actors, products, keys and the clock."""
 
     def __init__(self, client: TestClient[Any], flow: CreditFlow, shop: Signer, operator: Signer,
-                 start: datetime) -> None:
+                 valid_until: dict[str, date], start: datetime) -> None:
         self.client, self.flow, self.shop, self.operator = client, flow, shop, operator
+        self.valid_until = valid_until  # each product's label's last valid day
         self.start = self.now = start
         self.db = client.app.state.db
-        # Tokens for a day: a long run (or its shrinking) may outlast the usual ten minutes.
         self.people = {sub: flow.auth("consumer", sub=sub, ttl=TOKEN_TTL) for sub in SUBS}
         flow.shop = flow.auth("merchant", org=SHOP, sub="sam", ttl=TOKEN_TTL)  # offers rewards
         self.method = travel.load_methodology()
-        self.valid_until = {name: date.today() + timedelta(days=p.valid_days) if p.valid_days is not None
-                            else date.fromisoformat(NEXT_YEAR) for name, p in PRODUCTS.items()}
 
     def clock(self) -> datetime:
         return self.now
@@ -680,7 +678,9 @@ class LedgerMachine(RuleBasedStateMachine):
 def _world(settings: Settings, auth: Any, client: TestClient[Any]) -> World:
     flow = CreditFlow(client, auth)
     flow.benchmark(["10", "20", "30", "40"], baseline=str(BASELINE), uncertainty_penalty="0")
-    for product in PRODUCTS.values():
+    valid_until = {name: date.today() + timedelta(days=p.valid_days) if p.valid_days is not None
+                   else date.fromisoformat(NEXT_YEAR) for name, p in PRODUCTS.items()}
+    for name, product in PRODUCTS.items():
         if not product.exists:
             continue
         if product.label_kg is None:
@@ -691,12 +691,12 @@ def _world(settings: Settings, auth: Any, client: TestClient[Any]) -> World:
                            declared_units_per_item=product.per_item)
             body = [line("production", "measured", "1", "kg", direct_kgco2e=product.label_kg)]
             assert put_inventory(client, flow.owner, body, gtin=code).status_code == 200
-            flow.certify(code, valid_until=(date.today() + timedelta(days=product.valid_days)).isoformat())
+            flow.certify(code, valid_until=valid_until[name].isoformat())
         else:
             flow.labelled(product.n, product.label_kg, per_item=product.per_item, verified=product.verified)
     shop = flow.register()
     operator = flow.register(headers=flow.operator, org=OPERATOR)
-    return World(client, flow, shop, operator, datetime.now(UTC).replace(microsecond=0))
+    return World(client, flow, shop, operator, valid_until, datetime.now(UTC).replace(microsecond=0))
 
 
 def test_ledger_follows_the_model(settings: Settings, auth: Any, monkeypatch: pytest.MonkeyPatch) -> None:
