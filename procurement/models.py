@@ -54,6 +54,10 @@ class Tender(Base):
     benchmark: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(200))
+    # The award, once the agency has chosen (after opening): statistics count the awarded footprint.
+    awarded_bid_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    awarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    awarded_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class Bid(Base):

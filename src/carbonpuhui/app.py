@@ -42,6 +42,7 @@ from carbonpuhui.pact.plugin import PactPlugin
 from carbonpuhui.request_id import RequestIdMiddleware
 from carbonpuhui.requests import ExactDecimalRequest
 from carbonpuhui.settings import Settings, load_settings
+from carbonpuhui.stats.plugin import StatsPlugin
 from carbonpuhui.throttle import PublicRateLimit
 from mobile_api import MobileAPIPlugin
 from procurement import ProcurementPlugin
@@ -146,7 +147,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )) if settings.log_json else None
     plugins: list[Any] = [] if logging_plugin is None else [logging_plugin]  # outermost: logs everything
     plugins += [PlatformPlugin(settings), FactorsPlugin(), LabelsPlugin(), PactPlugin(), MobileAPIPlugin(),
-                ProcurementPlugin()]
+                ProcurementPlugin(), StatsPlugin()]
     return Litestar(
         route_handlers=[],
         plugins=plugins,

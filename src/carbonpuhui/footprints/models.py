@@ -38,6 +38,10 @@ class Product(Base):
     inventory_updated_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     reference_period_start: Mapped[date | None] = mapped_column(Date, nullable=True)
     reference_period_end: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # Where it is made, for statistics (the site's division and industry); none: the owner's seat.
+    # No foreign key: adding one to products on SQLite means re-creating the table, which would run
+    # its children's cascades; the service checks the site is the owner's, and sites are never deleted.
+    site_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
 class InventoryLine(Base):
