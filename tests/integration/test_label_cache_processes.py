@@ -35,10 +35,12 @@ def two_servers(tmp_path: Path, postgres_databases, redis_url: str) -> Iterator[
         for _ in range(2):
             port = _free_port()
             cli = [sys.executable, "-m", "carbonpuhui.cli", "serve", "--port", str(port)]
-            processes.append(subprocess.Popen(cli, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                              start_new_session=True))
+            log = tmp_path / f"serve-{port}.log"
+            with log.open("wb") as out:  # a file, not an unread pipe that would stall the server
+                processes.append(subprocess.Popen(cli, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                                  start_new_session=True))
             bases.append(f"http://127.0.0.1:{port}")
-            wait_ready(bases[-1], processes[-1])
+            wait_ready(bases[-1], processes[-1], log)
         yield bases[0], bases[1], env
     finally:
         for process in processes:

@@ -20,8 +20,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
-    """Until ``/readyz`` answers 200 (a minute at most); the server's output if it exits first."""
+def wait_ready(base: str, process: subprocess.Popen[bytes], log: Path | None = None) -> None:
+    """Until ``/readyz`` answers 200 (a minute at most); the server's output (``log``) if it exits first."""
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -29,7 +29,7 @@ def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
                 return
         except httpx.HTTPError:
             pass
-        assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+        assert process.poll() is None, log.read_text(errors="replace")[-4000:] if log else "server exited"
         assert time.monotonic() < deadline, "server did not become ready"
         time.sleep(0.3)
 
@@ -39,11 +39,12 @@ def test_serve_demo_embedded_with_workers(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARBONPUHUI_")}
     env["CARBONPUHUI_DATA_DIR"] = str(tmp_path / "data")
     cli = [sys.executable, "-m", "carbonpuhui.cli", "serve", "--demo", "--port", str(port), "--workers", "2"]
-    process = subprocess.Popen(cli, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:  # a file, not a pipe nobody reads: request logs would stall the server
+        process = subprocess.Popen(cli, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base, process)
+        wait_ready(base, process, log)
         resolved = httpx.get(f"{base}/v1/factors/resolve", params={
             "category": "electricity.grid", "unit": "kWh", "region": "CN-SD", "date": "2023-06-01"}).json()
         assert resolved["factor"]["id"] == "cn-sd-grid-north-china"
