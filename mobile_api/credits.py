@@ -84,7 +84,7 @@ class ReceiptKeyController(Controller):
         return ReceiptKeyPage(items=[service.out(r) for r in rows],
                               next_cursor=encode_time_cursor(rows[-1].created_at, rows[-1].kid) if more else None)
 
-    @delete("/{kid:str}", **access(roles=("merchant",), errors=(403, 404)), status_code=HTTP_204_NO_CONTENT,
+    @delete("/{kid:str}", **access(roles=("merchant",), errors=(403, 404, 422)), status_code=HTTP_204_NO_CONTENT,
             summary="Revoke a key: receipts and attestations it signed are refused from now on")
     async def revoke(self, request: Request[Any, Any, Any], kid: Annotated[str, PathParameter(
             min_length=1, max_length=64)], db_session: DbSession, principal: CurrentPrincipal) -> None:

@@ -70,8 +70,13 @@ def _pact_errors(*statuses: int) -> dict[int, ResponseSpec]:
 
 
 PACT_ERRORS = _pact_errors(400, 401, 403, 404, 413, 422)
-TOKEN_ERRORS = {s: ResponseSpec(data_container=OAuthError, media_type="application/json",
-                                description="OAuth 2.0 error (RFC 6749 §5.2)") for s in (400, 401)}
+TOKEN_ERRORS = {
+    # Over plain HTTP the token route refuses like every PACT route (PACT's error body), before OAuth runs.
+    400: ResponseSpec(data_container=OAuthError | PactErrorBody, media_type="application/json",  # type: ignore[arg-type]
+                      description="OAuth 2.0 error (RFC 6749 §5.2), or PACT's BadRequest when not over HTTPS"),
+    401: ResponseSpec(data_container=OAuthError, media_type="application/json",
+                      description="OAuth 2.0 error (RFC 6749 §5.2)"),
+}
 GtinPath = Annotated[str, PathParameter(min_length=1, max_length=20, description="GTIN-8, -12, -13 or -14")]
 FootprintIdPath = Annotated[str, PathParameter(min_length=1, max_length=100)]
 
@@ -228,7 +233,7 @@ class MerchantPactController(Controller):
         service = PactService(db_session)
         return await service.out(await service.publish(gtin, data, principal, locale=request_locale(request)))
 
-    @get("/v1/merchant/pact-footprints", **access(roles=("merchant",)), summary="The organisation's published footprints")
+    @get("/v1/merchant/pact-footprints", **access(roles=("merchant",), errors=(422,)), summary="The organisation's published footprints")
     async def list_own(self, db_session: DbSession, principal: CurrentPrincipal,
                        cursor: Annotated[str | None, QueryParameter(max_length=100)] = None,
                        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50) -> PublishedPage:
