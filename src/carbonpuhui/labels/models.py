@@ -84,6 +84,9 @@ class Label(Base):
         Index("uq_labels_current_gtin", "gtin", unique=True, sqlite_where=text("current"),
               postgresql_where=text("current")),
         Index("ix_labels_category", "category", "current"),
+        # Lookups filter on ``current IS true``, which neither database matches to the partial index
+        # above: without this, every uncached label read and every purchase claim scanned the table.
+        Index("ix_labels_gtin", "gtin"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

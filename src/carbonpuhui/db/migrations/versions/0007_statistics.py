@@ -1,4 +1,4 @@
-"""Statistics: organisations, sites, export shipments, quarterly reports; product sites, tender awards.
+"""Statistics: organisations, sites, export shipments, quarterly reports; product sites, tender awards; an index on labels.gtin.
 
 Revision ID: 0007
 Revises: 0006
@@ -87,9 +87,11 @@ def upgrade() -> None:
     op.add_column('tenders', sa.Column('awarded_bid_id', sa.String(length=36), nullable=True))
     op.add_column('tenders', sa.Column('awarded_at', sa.DateTime(timezone=True), nullable=True))
     op.add_column('tenders', sa.Column('awarded_by', sa.String(length=200), nullable=True))
+    op.create_index('ix_labels_gtin', 'labels', ['gtin'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_labels_gtin', table_name='labels')
     op.drop_column('tenders', 'awarded_by')
     op.drop_column('tenders', 'awarded_at')
     op.drop_column('tenders', 'awarded_bid_id')

@@ -1,0 +1,505 @@
+"""Statistical disclosure control: primary and secondary cell suppression, audited exactly.
+
+A table publishes *figures*; each figure is a linear functional of *atoms* (the finest cells, e.g.
+one city × industry × quarter), usually the plain sum of a set of atoms, or an integer combination
+such as a quarter-over-quarter change ``x_Q − x_Q−1``. Each atom holds the magnitudes of its
+contributors (enterprises or people), non-negative and exact (``int``, ``Fraction`` or ``Decimal``).
+
+Primary suppression. A figure is *sensitive* when fewer than ``min_contributors`` (3) contributors
+have a magnitude > 0 in it, or when its largest contributor holds more than ``dominance`` (85 %) of
+its total: exactly 85 % is published. A contributor's magnitude in a figure is Σ |coefficient| ×
+magnitude over the figure's atoms (for plain sums, its share of the sum; for a change, its gross
+activity in both quarters). A figure with no contributors at all is 0 and published. The rule uses
+exact rational arithmetic only. Figures named in ``exempt`` are always published (the caller's
+decision, e.g. an agency's own figures shown to its officers).
+
+Secondary suppression. An attacker who knows every published figure can solve linear equations:
+a suppressed figure is *exposed* when its coefficient vector lies in the span of the published
+figures' vectors (totals minus parts, across overlapping tables and quarters). A published figure
+whose coefficients are all positive and whose value is 0 also tells the attacker that each of its
+atoms is 0 (atoms are non-negative), so those atoms' unit vectors join the span. The audit is exact:
+sparse Gaussian elimination over the rationals (``int`` / ``Fraction``), done once for the published
+span; each suppressed vector is then reduced against it. While some suppressed figure is exposed,
+the greedy step takes the attack relation found (the published figures combined to recover it) and
+suppresses a figure of it that is not exempt: one that breaks the relation alone if there is one
+(a coloop: no other published combination replaces it), else the cheapest: changes (figures with a
+negative coefficient) before levels, since a change is void once either level is hidden, then the
+smallest total, fewest contributors, key order, figures of total 0 last. Figures that share no atoms
+are audited apart. A final pass publishes again every secondary suppression that turns out
+unnecessary (most expensive first), so no single secondary suppression is redundant. The result is
+exact but not optimal (minimum-cost suppression is NP-hard). Output depends neither on the input
+order nor on hash seeds.
+
+Not done: interval (linear-programming) protection. With non-negativity an attacker may narrow a
+suppressed cell to an interval (the "sliver": e.g. a hidden cell and a hidden complement of 0 with
+a published sum tells the attacker an upper bound equal to the true value). The audit guarantees
+only that no suppressed figure is *exactly* determined by the published equations and the zeros
+they imply, i.e. no suppressed figure stands alone in any published additive relation; it does not
+enforce a protection interval width. Complements of total 0 come last for that reason.
+
+A suppressed figure that stays exposed only through exempt figures cannot be protected by
+suppressing anything; it is reported in :attr:`Protection.exposed` (the caller decides).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from typing import Literal, Union
+
+Atom = Hashable
+Key = tuple[str, ...]
+Magnitude = Union[int, Fraction, Decimal]  # noqa: UP007 (a runtime alias)
+Contributions = Mapping[str, Magnitude]
+Status = Literal["published", "primary", "secondary"]
+Coefficients = Union[frozenset, Mapping]  # noqa: UP007
+
+MIN_CONTRIBUTORS = 3
+DOMINANCE = Fraction(85, 100)
+
+
+@dataclass(frozen=True)
+class Published:
+    """One figure a table publishes: ``atoms`` is the set of atoms it sums (all coefficients 1) or a
+    mapping atom -> non-zero integer coefficient (e.g. ``{q2: 1, q1: -1}`` for a change)."""
+
+    key: Key
+    atoms: Coefficients
+    coefficients: Mapping[Atom, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.atoms, Mapping):
+            coefficients = {}
+            for atom, coefficient in self.atoms.items():
+                if isinstance(coefficient, bool) or not isinstance(coefficient, int):
+                    raise TypeError(f"{self.key}: coefficient of {atom!r} is not an integer")
+                if coefficient:
+                    coefficients[atom] = coefficient
+        else:
+            coefficients = dict.fromkeys(self.atoms, 1)
+        object.__setattr__(self, "coefficients", coefficients)
+
+    def __hash__(self) -> int:
+        return hash((self.key, frozenset(self.coefficients.items())))
+
+
+@dataclass(frozen=True)
+class Protection:
+    """The protected table: ``values[key]`` is the exact value, or None when suppressed."""
+
+    values: Mapping[Key, Magnitude | None]
+    primary: frozenset[Key]
+    secondary: frozenset[Key]
+    exposed: frozenset[Key] = frozenset()  # suppressed, yet derivable from exempt figures alone
+
+    @property
+    def suppressed(self) -> frozenset[Key]:
+        return self.primary | self.secondary
+
+    def status(self, key: Key) -> Status:
+        if key not in self.values:
+            raise KeyError(key)
+        if key in self.primary:
+            return "primary"
+        return "secondary" if key in self.secondary else "published"
+
+    def value(self, key: Key) -> Magnitude | None:
+        return self.values[key]
+
+
+# --- the primary rule -----------------------------------------------------------------------------
+
+
+def _exact(value: object, where: object) -> Fraction:
+    if isinstance(value, bool) or not isinstance(value, int | Fraction | Decimal):
+        raise TypeError(f"{where}: magnitude {value!r} is not an int, Fraction or Decimal")
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise ValueError(f"{where}: magnitude {value!r} is not finite")
+    exact = Fraction(value)
+    if exact < 0:
+        raise ValueError(f"{where}: magnitude {value!r} is negative")
+    return exact
+
+
+def _dominance(dominance: Fraction | int | str) -> Fraction:
+    if isinstance(dominance, float):  # 0.85 is not 85/100 in binary: refuse rather than round
+        raise TypeError("dominance must be exact (Fraction, int or str), not float")
+    share = Fraction(dominance)
+    if not 0 <= share <= 1:
+        raise ValueError(f"dominance {dominance} is not within [0, 1]")
+    return share
+
+
+def is_sensitive(contributions: Mapping[str, Magnitude], *, min_contributors: int = MIN_CONTRIBUTORS,
+                 dominance: Fraction | int | str = DOMINANCE) -> bool:
+    """The primary rule on one figure's contributors (magnitudes per contributor, already summed)."""
+    magnitudes = [m for who, raw in contributions.items() if (m := _exact(raw, who)) > 0]
+    return _sensitive(magnitudes, sum(magnitudes), min_contributors, _dominance(dominance))
+
+
+def _sensitive(magnitudes: Sequence[Number], total: Number, min_contributors: int, share: Fraction) -> bool:
+    """``magnitudes``: the positive ones, exact; ``total`` their sum."""
+    if not magnitudes:
+        return False  # nothing there: the figure is 0 and reveals no one
+    if len(magnitudes) < min_contributors:
+        return True
+    return max(magnitudes) > share * total  # Fraction × int: exact
+
+
+def ratio_status(numerator_key: Key, denominator_key: Key, protection: Protection) -> Status:
+    """A ratio is published only when its numerator and its denominator both are; otherwise it takes
+    the stronger reason of the two (primary before secondary)."""
+    statuses = {protection.status(numerator_key), protection.status(denominator_key)}
+    if "primary" in statuses:
+        return "primary"
+    return "secondary" if "secondary" in statuses else "published"
+
+
+# --- exact sparse elimination ---------------------------------------------------------------------
+
+Number = Union[int, Fraction]  # noqa: UP007
+Vector = dict[int, Number]
+
+
+def _normalised(value: Number) -> Number:
+    if type(value) is Fraction and value.denominator == 1:
+        return value.numerator
+    return value
+
+
+class _Span:
+    """An echelon basis (each row's pivot is its smallest column, scaled to 1) with, per row, the
+    combination of sources (published figures, known zeros) that produced it."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, tuple[Vector, dict[Hashable, Number]]] = {}
+        # Sources in some dependency (the fundamental circuits of the dependent insertions): a basis
+        # source outside them is a coloop, which no other published combination can replace. The
+        # same among levels only (sums), inserted first: a level whose own change is all that
+        # duplicates it still breaks an attack when hidden, since its change follows it.
+        self.in_circuit: set[Hashable] = set()
+        self.in_level_circuit: set[Hashable] = set()
+
+    def reduce(self, vector: Vector, trace: dict[Hashable, Number] | None = None,
+               stop_at_residual: bool = False) -> bool:
+        """Reduce ``vector`` in place (and ``trace`` alongside); True when it reduced to zero.
+        Eliminating a pivot column only adds larger columns, so columns are visited in order."""
+        heap = list(vector)
+        heapq.heapify(heap)
+        while heap:
+            column = heapq.heappop(heap)
+            factor = vector.get(column)
+            if factor is None:
+                continue
+            pivot = self.rows.get(column)
+            if pivot is None:
+                if stop_at_residual:
+                    return False  # later eliminations never reach a smaller column
+                continue
+            row, row_trace = pivot
+            for target, entry in row.items():
+                new = _normalised(vector.get(target, 0) - factor * entry)
+                if new:
+                    if target not in vector:
+                        heapq.heappush(heap, target)
+                    vector[target] = new
+                else:
+                    vector.pop(target, None)
+            if trace is not None:
+                for source, entry in row_trace.items():
+                    new = _normalised(trace.get(source, 0) - factor * entry)
+                    if new:
+                        trace[source] = new
+                    else:
+                        trace.pop(source, None)
+        return not vector
+
+    def insert(self, vector: Vector, source: Hashable, level: bool = True) -> None:
+        trace: dict[Hashable, Number] = {source: 1}
+        if self.reduce(vector, trace):
+            self.in_circuit.update(trace)
+            if level:
+                self.in_level_circuit.update(trace)
+            return
+        pivot = min(vector)
+        scale = vector[pivot]
+        if scale == -1:
+            vector = {c: -v for c, v in vector.items()}
+            trace = {s: -v for s, v in trace.items()}
+        elif scale != 1:
+            vector = {c: _normalised(Fraction(v) / scale) for c, v in vector.items()}
+            trace = {s: _normalised(Fraction(v) / scale) for s, v in trace.items()}
+        self.rows[pivot] = (vector, trace)
+
+    def copy(self) -> _Span:
+        twin = _Span()
+        twin.rows = dict(self.rows)  # rows are never changed once stored
+        twin.in_circuit = set(self.in_circuit)
+        twin.in_level_circuit = set(self.in_level_circuit)
+        return twin
+
+    def contains(self, vector: Vector) -> bool:
+        return self.reduce(dict(vector), stop_at_residual=True)
+
+    def relation(self, vector: Vector) -> dict[Hashable, Number]:
+        """The sources whose combination equals ``vector`` (which must lie in the span), negated."""
+        trace: dict[Hashable, Number] = {}
+        if not self.reduce(dict(vector), trace):
+            raise ValueError("not in the span")
+        return trace
+
+
+def _sorted_atoms(atoms: Iterable[Atom]) -> list[Atom]:
+    atoms = list(atoms)
+    try:
+        return sorted(atoms)  # type: ignore[type-var]
+    except TypeError:
+        return sorted(atoms, key=lambda a: (type(a).__name__, repr(a)))
+
+
+def is_determined(target: Coefficients, known: Iterable[Coefficients], *,
+                  known_zero_atoms: Iterable[Atom] = ()) -> bool:
+    """The differencing-attack audit: can the value of ``target`` be computed exactly from the
+    values of the ``known`` figures (and atoms known to be 0)? Exact rational elimination."""
+    targets = Published(("target",), target).coefficients
+    knowns = [Published(("known",), k).coefficients for k in known]
+    zeros = list(known_zero_atoms)
+    index = {a: i for i, a in enumerate(_sorted_atoms({a for c in [targets, *knowns] for a in c} | set(zeros)))}
+    span = _Span()
+    for number, coefficients in enumerate(knowns):
+        span.insert({index[a]: c for a, c in coefficients.items()}, number)
+    for atom in zeros:
+        span.insert({index[atom]: 1}, ("zero", atom))
+    return span.contains({index[a]: c for a, c in targets.items()})
+
+
+# --- protect --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Figure:
+    published: Published
+    vector: Vector  # atom index -> coefficient
+    value: Magnitude
+    gross: Fraction
+    contributors: int
+    sensitive: bool
+    positive: bool  # all coefficients > 0: a zero value says each atom is 0
+
+    @property
+    def key(self) -> Key:
+        return self.published.key
+
+    @property
+    def rank(self) -> tuple[int, Fraction, int, Key]:
+        """Elimination order: levels before changes, cheapest first, so that attack relations are
+        written in cheap levels and bring in a change only where the change is what leaks."""
+        return (0 if self.positive else 1, self.gross, self.contributors, self.key)
+
+    @property
+    def cost(self) -> tuple[int, int, Fraction, int, Key]:
+        """Greedy preference: changes before levels (a change is void once either level is hidden),
+        then the smallest total; figures of total 0 last (hiding a 0 protects almost nothing)."""
+        return (1 if self.gross == 0 else 0, 1 if self.positive else 0, self.gross, self.contributors, self.key)
+
+
+def _typed_sum(total: Fraction, kinds: set[type]) -> Magnitude:
+    """The exact sum in the inputs' own type: int, Decimal (exact: a sum of decimals has a
+    denominator 2^a 5^b) or Fraction."""
+    if Fraction in kinds:
+        return total
+    if Decimal not in kinds:
+        return total.numerator
+    denominator, twos, fives = total.denominator, 0, 0
+    while denominator % 2 == 0:
+        denominator, twos = denominator // 2, twos + 1
+    while denominator % 5 == 0:
+        denominator, fives = denominator // 5, fives + 1
+    digits = max(twos, fives)
+    # From a string: exact, whatever the context's precision.
+    return Decimal(f"{total.numerator * 10**digits // total.denominator}E{-digits}")
+
+
+def _figures(atoms: Mapping[Atom, Contributions], published: Sequence[Published],
+             min_contributors: int, dominance: Fraction) -> list[_Figure]:
+    keys = [p.key for p in published]
+    if len(set(keys)) != len(keys):
+        raise ValueError("published figures must have distinct keys")
+    ordered = sorted(published, key=lambda p: p.key)
+    used = _sorted_atoms({a for p in ordered for a in p.coefficients})
+    index = {a: i for i, a in enumerate(used)}
+    cells: dict[Atom, dict[str, Number]] = {}
+    kinds: dict[Atom, set[type]] = {}
+    for atom in used:
+        cell = atoms.get(atom, {})  # an atom nobody reported is empty
+        cells[atom] = {who: _normalised(_exact(m, (atom, who))) for who, m in cell.items()}
+        kinds[atom] = {type(m) for m in cell.values()}
+    totals = {atom: sum(cell.values()) for atom, cell in cells.items()}
+    figures = []
+    for p in ordered:
+        gross: dict[str, Number] = {}
+        value: Number = 0
+        value_kinds: set[type] = set()
+        for atom, coefficient in p.coefficients.items():
+            value += coefficient * totals[atom]
+            value_kinds |= kinds[atom]
+            weight = abs(coefficient)
+            for who, m in cells[atom].items():
+                gross[who] = gross.get(who, 0) + weight * m
+        active = [m for m in gross.values() if m > 0]
+        total = sum(active)
+        figures.append(_Figure(
+            published=p, vector={index[a]: c for a, c in p.coefficients.items()},
+            value=_typed_sum(Fraction(value), value_kinds), gross=Fraction(total), contributors=len(active),
+            sensitive=_sensitive(active, total, min_contributors, dominance),
+            positive=all(c > 0 for c in p.coefficients.values())))
+    return figures
+
+
+class _Tables:
+    """Some figures (one connected component) in their fixed elimination order (cheapest first)."""
+
+    def __init__(self, figures: list[_Figure], members: Iterable[int], position: Mapping[int, int]) -> None:
+        self.figures = figures
+        self.position = position
+        self.order = sorted(members, key=position.__getitem__)
+
+    def span(self, hidden: set[int]) -> _Span:
+        span = _Span()
+        for number in self.order:
+            if number not in hidden:
+                self.publish(span, number)
+        return span
+
+    def publish(self, span: _Span, number: int) -> None:
+        figure = self.figures[number]
+        if figure.positive and figure.value == 0:
+            for column in figure.vector:  # each atom of a published zero sum is known to be 0
+                span.insert({column: 1}, (number, column))
+        else:
+            span.insert(dict(figure.vector), number, figure.positive)
+
+    def exposed(self, hidden: set[int], span: _Span | None = None) -> list[int]:
+        span = self.span(hidden) if span is None else span
+        return [n for n in self.order if n in hidden and span.contains(self.figures[n].vector)]
+
+
+def _source_figure(source: Hashable) -> int:
+    return source[0] if isinstance(source, tuple) else source  # type: ignore[index,return-value]
+
+
+def _components(figures: list[_Figure]) -> list[list[int]]:
+    """Figures linked by shared atoms (union-find over atom columns); the audit splits along them."""
+    parent: dict[int, int] = {}
+
+    def root(column: int) -> int:
+        while parent.setdefault(column, column) != column:
+            parent[column] = parent[parent[column]]
+            column = parent[column]
+        return column
+
+    for figure in figures:
+        columns = list(figure.vector)
+        for column in columns[1:]:
+            parent[root(column)] = root(columns[0])
+    groups: dict[object, list[int]] = {}
+    for number, figure in enumerate(figures):
+        anchor = root(next(iter(figure.vector))) if figure.vector else ("alone", number)
+        groups.setdefault(anchor, []).append(number)
+    return list(groups.values())
+
+
+# Above this many figures in one component, one elimination serves several greedy steps.
+BATCH_ABOVE = 300
+
+
+def _secondary(tables: _Tables, hidden: set[int], exempt: frozenset[Key]) -> tuple[set[int], set[int]]:
+    """Greedy complementary suppression on one component, then the pruning pass. Returns the hidden
+    figures and those left exposed through exempt figures only."""
+    figures = tables.figures
+
+    def cost(number: int) -> tuple[int, int, Fraction, int, Key]:
+        return figures[number].cost
+
+    batch = len(tables.order) > BATCH_ABOVE
+    extra: list[int] = []
+    unprotectable: set[int] = set()
+    while True:
+        span = tables.span(hidden)
+        chosen_now: set[int] = set()
+        for number in tables.exposed(hidden, span):
+            if number in unprotectable:
+                continue
+            relation = {_source_figure(s) for s in span.relation(figures[number].vector)}
+            if relation & chosen_now:
+                continue  # that attack is already broken; the next round's span decides
+            candidates = [c for c in relation if figures[c].key not in exempt]
+            if not candidates:
+                unprotectable.add(number)  # derivable from exempt figures alone
+                continue
+            # A coloop of the attack relation breaks it alone: prefer the cheapest such figure.
+            breaking = [c for c in candidates
+                        if c not in (span.in_level_circuit if figures[c].positive else span.in_circuit)]
+            chosen = min(breaking or candidates, key=cost)
+            chosen_now.add(chosen)
+            extra.append(chosen)
+            if not batch:
+                break
+        if not chosen_now:
+            break
+        hidden |= chosen_now
+    # Publish again what the greedy steps over-suppressed, most expensive first: adding one figure
+    # to the published span is a single insertion.
+    span = tables.span(hidden)
+    for number in sorted(extra, key=cost, reverse=True):
+        trial_span = span.copy()
+        tables.publish(trial_span, number)
+        trial = hidden - {number}
+        if set(tables.exposed(trial, trial_span)) <= unprotectable:
+            hidden, span = trial, trial_span
+    return hidden, set(tables.exposed(hidden, span))
+
+
+def protect(atoms: Mapping[Atom, Contributions], published: Sequence[Published], *,
+            min_contributors: int = MIN_CONTRIBUTORS, dominance: Fraction | int | str = DOMINANCE,
+            exempt: Iterable[Key] = frozenset(), secondary: bool = True) -> Protection:
+    """Suppress the sensitive figures, then (unless ``secondary=False``, for demonstrations) enough
+    others that no suppressed figure can be computed from the published ones."""
+    share = _dominance(dominance)
+    exempt = frozenset(exempt)
+    figures = _figures(atoms, published, min_contributors, share)
+    position = {n: p for p, n in enumerate(sorted(range(len(figures)), key=lambda n: figures[n].rank))}
+    primary = {n for n, f in enumerate(figures) if f.sensitive and f.key not in exempt}
+    hidden: set[int] = set()
+    exposed: set[int] = set()
+    for members in _components(figures):
+        tables = _Tables(figures, members, position)
+        local = primary.intersection(members)
+        if not local:
+            continue
+        if secondary:
+            local, still = _secondary(tables, local, exempt)
+        else:
+            still = set(tables.exposed(local))
+        hidden |= local
+        exposed |= still
+    by_key = {f.key: f for f in figures}
+    hidden_keys = {figures[n].key for n in hidden}
+    return Protection(
+        values={p.key: None if p.key in hidden_keys else by_key[p.key].value for p in published},
+        primary=frozenset(figures[n].key for n in primary),
+        secondary=frozenset(figures[n].key for n in hidden - primary),
+        exposed=frozenset(figures[n].key for n in exposed))
+
+
+def audit(atoms: Mapping[Atom, Contributions], published: Sequence[Published],
+          protection: Protection) -> frozenset[Key]:
+    """The suppressed figures of ``protection`` that the published ones determine exactly (empty
+    when the protection holds; the exempt-only exposures of :attr:`Protection.exposed` included)."""
+    figures = _figures(atoms, published, MIN_CONTRIBUTORS, DOMINANCE)
+    hidden = {n for n, f in enumerate(figures) if protection.values[f.key] is None}
+    tables = _Tables(figures, range(len(figures)), {n: n for n in range(len(figures))})
+    return frozenset(figures[n].key for n in tables.exposed(hidden))
