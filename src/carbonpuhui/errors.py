@@ -335,6 +335,8 @@ def handle_dependency_down(request: Request[Any, Any, Any], exc: Exception) -> R
 
 # PostgreSQL's "try again" codes: deadlock detected, serialization failure.
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+# The database is away, not wrong: shut down (57P01), crashed (57P02), still starting (57P03).
+UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
 
 
 def sqlstate(exc: BaseException) -> str | None:
@@ -353,6 +355,11 @@ def handle_database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> R
         log.warning("transaction collided on %s %s: %s", request.method, request.url.path, sqlstate(exc))
         return problem_response(request, 409, N_("Another change collided with this one; try again."),
                                 reason="concurrent_update", headers={"Retry-After": "1"})
+    code = sqlstate(exc) or ""
+    # A connection lost mid-statement (SQLAlchemy invalidates it; asyncpg says 08003) or a server that
+    # refuses connections while it shuts down or recovers: the dependency is down, not our code.
+    if exc.connection_invalidated or code.startswith("08") or code in UNAVAILABLE_SQLSTATES:
+        return handle_dependency_down(request, exc)
     return handle_unexpected(request, exc)
 
 
