@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
@@ -18,6 +18,7 @@ from carbonpuhui.footprints.schemas import (
     ProductCreate,
     ProductOut,
     ProductPage,
+    ProductUpdate,
     RefreshResult,
     VerifierAssign,
 )
@@ -64,7 +65,7 @@ class MerchantProductController(Controller):
         service = ProductService(db_session)
         return await service.out(await service.create(data, principal))
 
-    @get("", **access(roles=("merchant",)), summary="The organisation's products")
+    @get("", **access(roles=("merchant",), errors=(422,)), summary="The organisation's products")
     async def list_own(self, db_session: DbSession, principal: CurrentPrincipal,
                        cursor: Annotated[str | None, QueryParameter()] = None,
                        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50) -> ProductPage:
@@ -79,6 +80,15 @@ class MerchantProductController(Controller):
     async def get_own(self, gtin: GtinPath, db_session: DbSession, principal: CurrentPrincipal) -> ProductOut:
         service = ProductService(db_session)
         return await service.out(await service.owned(gtin, principal))
+
+    @patch("/{gtin:str}", **access(roles=("merchant",), errors=(404,), body=True), status_code=HTTP_200_OK,
+           summary="Change one of the organisation's products (fields left out stay as they are)",
+           description="`site_id`: a site of the organisation where the product is made (statistics count it "
+                       "there), or null for the organisation's seat; another organisation's site is a 422.")
+    async def update(self, gtin: GtinPath, data: JSONBody[ProductUpdate], db_session: DbSession,
+                     principal: CurrentPrincipal) -> ProductOut:
+        service = ProductService(db_session)
+        return await service.out(await service.update(gtin, data, principal))
 
     @put("/{gtin:str}/inventory", **access(roles=("merchant",), errors=(404, 409), body=True),
          status_code=HTTP_200_OK, summary="Replace the product's inventory (activity data)",

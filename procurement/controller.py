@@ -16,6 +16,7 @@ from carbonpuhui.paging import decode_cursor, decode_time_cursor, encode_cursor,
 from carbonpuhui.throttle import spend_compute
 from procurement import report
 from procurement.schemas import (
+    AwardIn,
     BidIn,
     BidOut,
     BidPage,
@@ -120,6 +121,18 @@ class TenderController(Controller):
                        principal: CurrentPrincipal) -> Response[EvaluationOut]:
         result = await TenderService(db_session).evaluate(tender_id, data, principal)
         return Response(result, headers=PRIVATE)
+
+    @post("/{tender_id:str}/award", **access(roles=("officer",), errors=(403, 404, 409), body=True),
+          status_code=HTTP_200_OK,
+          summary="Award the tender to an eligible bid (the agency's officers, after the deadline)",
+          description="The bid must be one the evaluation would score (eligible). Awarding the same bid "
+                      "again changes nothing (200); another bid once awarded is a 409 `already_awarded`. "
+                      "The public tender then shows the award: the winning bid's id, supplier, price and "
+                      "footprint, as a result notice (中标公告) publishes them; the other bids stay sealed.")
+    async def award(self, tender_id: TenderPath, data: JSONBody[AwardIn], db_session: DbSession,
+                    principal: CurrentPrincipal) -> TenderOut:
+        service = TenderService(db_session)
+        return await service.out(await service.award(tender_id, data, principal))
 
     @get("/{tender_id:str}/report.csv", **access(roles=("officer",), errors=(403, 404, 409, 422),
                                       responses=CSV_RESPONSE),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carbonpuhui.labels.models import Benchmark, Label
@@ -42,6 +42,15 @@ class TenderRepository:
             stmt = stmt.where(or_(Tender.deadline > deadline, and_(Tender.deadline == deadline, Tender.id > tender_id)))
         stmt = stmt.order_by(Tender.deadline, Tender.id).limit(limit)
         return (await self.session.scalars(stmt)).all()
+
+    async def claim_award(self, tender_id: str, bid_id: str, *, at: datetime, by: str) -> bool:
+        """Record the award unless one is already recorded (a conditional UPDATE, so two officers
+        awarding at once cannot both win); True if this call recorded it."""
+        result = await self.session.execute(
+            update(Tender).where(Tender.id == tender_id, Tender.awarded_bid_id.is_(None))
+            .values(awarded_bid_id=bid_id, awarded_at=at, awarded_by=by)
+            .execution_options(synchronize_session=False))
+        return bool(result.rowcount)
 
     async def bid_count(self, tender_id: str) -> int:
         return int(await self.session.scalar(select(func.count()).where(Bid.tender_id == tender_id)) or 0)

@@ -90,8 +90,24 @@ class BenchmarkSnapshot(Struct, kw_only=True):
     revision: int
 
 
+class AwardIn(Struct, kw_only=True, forbid_unknown_fields=True):
+    bid_id: Annotated[str, Meta(min_length=1, max_length=36, description="An eligible bid of this tender")]
+
+
+class AwardOut(Struct, kw_only=True):
+    """The award as the result notice (中标公告) publishes it: the winning supplier, its price and the
+    footprint it was scored on. The other bids stay sealed."""
+
+    bid_id: str
+    supplier_org: str
+    price_cents: Annotated[int, Meta(description="The winning bid's price (中标金额)")]
+    kgco2e_per_unit: Annotated[str, Meta(description="The winning bid's footprint per functional unit")]
+    awarded_at: datetime
+
+
 class TenderOut(Struct, kw_only=True):
-    """A tender as anyone may see it: its rules, never a bid's content."""
+    """A tender as anyone may see it: its rules, never a bid's content (only the winning bid's
+    supplier, price and footprint once awarded)."""
 
     id: str
     agency: str
@@ -109,6 +125,7 @@ class TenderOut(Struct, kw_only=True):
     benchmark: BenchmarkSnapshot | None
     bid_count: Annotated[int | None, Meta(description="Shown once the deadline has passed")]
     created_at: datetime
+    award: Annotated[AwardOut | None, Meta(description="Null until the agency awards the tender")] = None
 
 
 class TenderPage(Struct, kw_only=True):

@@ -35,6 +35,8 @@ from procurement.repository import TenderRepository
 from procurement.schemas import (
     CRITERIA,
     Analysis,
+    AwardIn,
+    AwardOut,
     BenchmarkSnapshot,
     BidIn,
     BidOut,
@@ -270,7 +272,16 @@ class TenderService:
             benchmark=None if tender.benchmark is None else msgspec.convert(tender.benchmark, BenchmarkSnapshot),
             # Before the deadline even the number of bids is sealed: it tells competitors too much.
             bid_count=await self.repo.bid_count(tender.id) if closed else None,
-            created_at=tender.created_at)
+            created_at=tender.created_at, award=await self._award_out(tender))
+
+    async def _award_out(self, tender: Tender) -> AwardOut | None:
+        if tender.awarded_bid_id is None or tender.awarded_at is None:
+            return None
+        bid = await self.repo.bid(tender.id, tender.awarded_bid_id)
+        if bid is None:
+            return None
+        return AwardOut(bid_id=bid.id, supplier_org=bid.supplier_org, price_cents=bid.price_cents,
+                        kgco2e_per_unit=plain(bid.kgco2e_per_unit), awarded_at=tender.awarded_at)
 
     # --- bids --------------------------------------------------------------------------------
 
@@ -446,12 +457,7 @@ class TenderService:
                 N_("With {bids} bids, at most {samples} samples can be evaluated at once."), reason="too_many_samples",
                 errors=[FieldError(field="samples", message=N_("Too many samples for this many bids."))],
                 bids=len(bids), samples=MAX_CELLS // len(bids))
-        labels = await self.repo.labels([b.label_id for b in bids if b.label_id])
-        facts = [evaluation.BidFacts(
-            bid_id=b.id, supplier=b.supplier_org, price_cents=b.price_cents, kgco2e=b.kgco2e_per_unit,
-            median=b.median_kgco2e_per_unit, gsd=b.gsd, quality=b.quality_score, label_scheme=b.label_scheme,
-            label_state=None if b.label_id is None else label_state(labels.get(b.label_id), tender.deadline))
-            for b in bids]
+        facts = await self._facts(tender, bids)
         ranked, smaa = await asyncio.to_thread(evaluation.evaluate, facts, self.rules(tender),
                                                samples=data.samples, seed=data.seed)
         now = utcnow()
@@ -461,6 +467,50 @@ class TenderService:
                                           evaluated_at=now, evaluated_by=actor.sub, result=msgspec.to_builtins(out)))
         await self.session.flush()
         return out
+
+    async def _facts(self, tender: Tender, bids: Sequence[Bid]) -> list[evaluation.BidFacts]:
+        """The bids as the evaluation (and the award) judges them: cited labels as they stand for the opening."""
+        labels = await self.repo.labels([b.label_id for b in bids if b.label_id])
+        return [evaluation.BidFacts(
+            bid_id=b.id, supplier=b.supplier_org, price_cents=b.price_cents, kgco2e=b.kgco2e_per_unit,
+            median=b.median_kgco2e_per_unit, gsd=b.gsd, quality=b.quality_score, label_scheme=b.label_scheme,
+            label_state=None if b.label_id is None else label_state(labels.get(b.label_id), tender.deadline))
+            for b in bids]
+
+    # --- award -------------------------------------------------------------------------------
+
+    async def award(self, tender_id: str, data: AwardIn, actor: Principal) -> Tender:
+        """Award the tender to an eligible bid (the agency's officers, after the deadline). The same bid
+        again changes nothing; another bid once awarded is a 409 (an award is not re-decided here)."""
+        tender = await self.tender(tender_id)
+        self._agency_after_deadline(tender, actor)
+        if tender.awarded_bid_id is not None:
+            return self._same_award(tender, data.bid_id)
+        # PostgreSQL text cannot hold U+0000: such an id is no bid's.
+        bid = None if "\x00" in data.bid_id else await self.repo.bid(tender.id, data.bid_id)
+        if bid is None:
+            message = N_("No such bid on this tender.")
+            raise UnprocessableError(message, reason="bid_not_found",
+                                     errors=[FieldError(field="bid_id", message=message)])
+        # The evaluation's own rule: the bid it would score, not one it excludes.
+        reasons = evaluation.ineligibility((await self._facts(tender, [bid]))[0], self.rules(tender))
+        if reasons:
+            message = N_("This bid is not eligible: {reasons}.")
+            raise UnprocessableError(message, reason="bid_ineligible", reasons=", ".join(reasons),
+                                     errors=[FieldError(field="bid_id", message=message)],
+                                     extra={"ineligibility": list(reasons)})
+        if not await self.repo.claim_award(tender.id, bid.id, at=utcnow(), by=actor.sub):
+            await self.session.refresh(tender)  # another officer awarded it meanwhile
+            return self._same_award(tender, bid.id)
+        await self.session.refresh(tender)
+        return tender
+
+    @staticmethod
+    def _same_award(tender: Tender, bid_id: str) -> Tender:
+        if tender.awarded_bid_id == bid_id:
+            return tender
+        raise ConflictError(N_("The tender has already been awarded to another bid."), reason="already_awarded",
+                            extra={"awarded_bid_id": tender.awarded_bid_id})
 
     async def latest_evaluation(self, tender_id: str, viewer: Principal) -> tuple[Tender, EvaluationOut]:
         tender = await self.tender(tender_id)

@@ -416,5 +416,10 @@ def leaderboard_rebuild() -> None:
     click.echo(json.dumps({"store": "redis" if settings.redis_url else "none (read from the ledger)", **counts}))
 
 
+from carbonpuhui.stats.cli import stats as _stats  # noqa: E402 - the group imports this module's helpers
+
+main.add_command(_stats)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -19,6 +19,7 @@ from carbonpuhui.footprints.schemas import InventoryIn, ProductCreate
 from carbonpuhui.footprints.service import ProductService
 from carbonpuhui.labels.schemas import ApplicationIn, BenchmarkIn, DecisionIn, ListingIn, SelfDeclarationIn
 from carbonpuhui.labels.service import BenchmarkService, CertificationService, PublicLabelService, today_cst
+from carbonpuhui.stats.demo import load_demo_stats
 
 SYSTEM = Principal(sub="system:demo", roles=frozenset({"admin"}))
 
@@ -49,6 +50,8 @@ async def load_demo(db: Database) -> ImportResult:
                 await service.assign_verifier(product.gtin, str(entry["verifier"]), owner)
     await load_demo_labels(db)
     await load_demo_credits(db)
+    async with db.transaction() as session:  # after the products: the coil is placed at a site
+        await load_demo_stats(session)
     return result
 
 

@@ -97,6 +97,23 @@ EXPECTED: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/v1/merchant/pact-footprints"): MERCHANT,
     ("PUT", "/v1/merchant/pact-footprints/{footprint_id}/sharing"): MERCHANT,
     ("POST", "/v1/merchant/pact-imports"): MERCHANT,
+    # --- statistics (issue 8) ---
+    ("PUT", "/v1/organisations/{org}"): ADMIN,
+    ("GET", "/v1/organisations"): frozenset({"admin", "officer"}),
+    ("GET", "/v1/organisations/{org}"): AUTHENTICATED,  # admin, officer or the org's own members; else 404
+    ("POST", "/v1/organisations/{org}/sites"): frozenset({"admin", "merchant"}),  # a merchant of that org only
+    ("GET", "/v1/organisations/{org}/sites"): AUTHENTICATED,  # as the profile read
+    ("POST", "/v1/merchant/export-shipments"): MERCHANT,
+    ("POST", "/v1/merchant/export-shipments/import"): MERCHANT,
+    ("GET", "/v1/merchant/export-shipments"): MERCHANT,
+    ("DELETE", "/v1/merchant/export-shipments/batches/{batch_id}"): MERCHANT,
+    ("PATCH", "/v1/merchant/products/{gtin}"): MERCHANT,
+    ("POST", "/v1/tenders/{tender_id}/award"): frozenset({"officer"}),  # the tender's agency only
+    ("GET", "/v1/stats/indicators"): PUBLIC,  # suppressed-safe; officers see their own agency's figures too
+    ("POST", "/v1/stats/reports"): frozenset({"officer", "admin"}),  # an officer of an agency in the city
+    ("GET", "/v1/stats/reports"): PUBLIC,
+    ("GET", "/v1/stats/reports/{city}/{quarter}"): PUBLIC,
+    ("GET", "/v1/stats/reports/{city}/{quarter}/draft"): frozenset({"officer", "admin"}),
     ("POST", "/auth/token"): PUBLIC,
     ("GET", "/.well-known/openid-configuration"): PUBLIC,
     # PACT routes take PACT client tokens only and answer in PACT's error format: their matrix is
@@ -111,7 +128,8 @@ NIL_UUID = "00000000-0000-4000-8000-000000000000"
 DUMMY_PARAMS = {"{factor_id}": "x", "{version}": "1", "{gtin}": "06901234567892", "{body_org}": "cb",
                 "{footprint_id}": NIL_UUID, "{gtin14}": "06901234567892", "{category}": "steel.hot_rolled_coil",
                 "{label_id}": NIL_UUID, "{application_id}": NIL_UUID, "{listing_id}": NIL_UUID,
-                "{tender_id}": NIL_UUID, "{bid_id}": NIL_UUID, "{kid}": "x"}
+                "{tender_id}": NIL_UUID, "{bid_id}": NIL_UUID, "{kid}": "x",
+                "{org}": "acme", "{batch_id}": NIL_UUID, "{city}": "370600", "{quarter}": "2025Q1"}
 
 
 def _is_schema(path: str) -> bool:

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from carbonpuhui.factors.schemas import (
     CATEGORY_PATTERN,
@@ -25,6 +25,9 @@ Category = Annotated[str, Meta(pattern=CATEGORY_PATTERN, max_length=100)]
 Unit = Annotated[str, Meta(min_length=1, max_length=32, pattern=UNIT_PATTERN)]
 Org = Annotated[str, Meta(min_length=1, max_length=100)]
 MAX_LINES = 1000
+SiteId = Annotated[str, Meta(min_length=1, max_length=36, description=(
+    "A site of the owner (POST /v1/organisations/{org}/sites) where it is made: statistics count the "
+    "product in the site's division and industry; null: the owner's"))]
 
 # The declared units a product's footprint can be expressed in (ISO 14067 declared unit).
 DECLARED_UNITS = ("kilogram", "tonne", "piece", "pair", "litre", "m³", "m²", "kWh", "MJ", "t·km")
@@ -38,6 +41,13 @@ class ProductCreate(Struct, kw_only=True, forbid_unknown_fields=True):
     declared_unit: DeclaredUnit
     declared_units_per_item: Annotated[Decimal, Meta(description="Declared units in one sold item, > 0")]
     region: Annotated[str, Meta(pattern=REGION_PATTERN, description="Where it is made; factors resolve here")] = "CN"
+    site_id: SiteId | None = None
+
+
+class ProductUpdate(Struct, kw_only=True, forbid_unknown_fields=True):
+    """Fields left out stay as they are."""
+
+    site_id: SiteId | None | UnsetType = UNSET
 
 
 class ProductOut(Struct, kw_only=True):
@@ -51,6 +61,7 @@ class ProductOut(Struct, kw_only=True):
     inventory_revision: int
     verifiers: list[str]
     created_at: datetime
+    site_id: str | None = None
 
 
 class ProductPage(Struct, kw_only=True):

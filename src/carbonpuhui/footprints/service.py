@@ -42,12 +42,14 @@ from carbonpuhui.footprints.schemas import (
     MonteCarlo,
     ProductCreate,
     ProductOut,
+    ProductUpdate,
     RefreshResult,
     StageHotspot,
     StaleFactor,
 )
 from carbonpuhui.footprints.units import UnitError, conversion_factor, known_unit
 from carbonpuhui.i18n import N_, translate
+from carbonpuhui.stats.organisations import site_of
 
 
 def utcnow() -> datetime:
@@ -166,6 +168,8 @@ class ProductService:
         texts = (data.names.zh_hans, data.names.zh_hant, data.names.en)
         if any("\x00" in t for t in texts):
             problems.append(FieldError(field="names", message=N_("Must not contain the NUL character.")))
+        if data.site_id is not None:
+            problems += await self._site_problems(org, data.site_id)
         if problems:
             raise UnprocessableError(N_("Some fields are invalid."), errors=problems)
         existing = await self.repo.get(gtin)
@@ -174,7 +178,8 @@ class ProductService:
         row = Product(gtin=gtin, owner_org=org, names=msgspec.to_builtins(data.names), category=data.category,
                       declared_unit=data.declared_unit,
                       declared_units_per_item=Decimal(plain(data.declared_units_per_item)),
-                      region=data.region, created_at=utcnow(), created_by=actor.sub, inventory_revision=0)
+                      region=data.region, created_at=utcnow(), created_by=actor.sub, inventory_revision=0,
+                      site_id=data.site_id)
         try:
             async with self.session.begin_nested():  # a concurrent registration of the GTIN fails alone
                 self.session.add(row)
@@ -182,6 +187,21 @@ class ProductService:
         except IntegrityError:
             raise self._taken(await self.repo.get(gtin), org, gtin) from None
         return row
+
+    async def _site_problems(self, org: str, site_id: str) -> list[FieldError]:
+        # Another organisation's site reads as unknown: its site ids are nobody else's business.
+        if "\x00" in site_id or await site_of(self.session, org, site_id) is None:  # U+0000: no id of ours
+            return [FieldError(field="site_id", message=N_("Not a site of your organisation."))]
+        return []
+
+    async def update(self, gtin: str, data: ProductUpdate, actor: Principal) -> Product:
+        product = await self.owned(gtin, actor)
+        if data.site_id is not msgspec.UNSET:
+            if data.site_id is not None and (problems := await self._site_problems(product.owner_org, data.site_id)):
+                raise UnprocessableError(N_("Some fields are invalid."), errors=problems)
+            product.site_id = data.site_id
+        await self.session.flush()
+        return product
 
     @staticmethod
     def _taken(existing: Product | None, org: str, gtin: str) -> ConflictError:
@@ -199,7 +219,7 @@ class ProductService:
             gtin=product.gtin, names=msgspec.convert(product.names, Names), category=product.category,
             declared_unit=product.declared_unit, declared_units_per_item=plain(product.declared_units_per_item),
             region=product.region, owner_org=product.owner_org, inventory_revision=product.inventory_revision,
-            verifiers=await self.repo.verifiers(product.gtin), created_at=product.created_at)
+            verifiers=await self.repo.verifiers(product.gtin), created_at=product.created_at, site_id=product.site_id)
 
     # --- verifiers ---------------------------------------------------------------------------
 

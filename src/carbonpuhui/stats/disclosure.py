@@ -234,6 +234,17 @@ class _Span:
             trace = {s: _normalised(Fraction(v) / scale) for s, v in trace.items()}
         self.rows[pivot] = (vector, trace)
 
+    def add(self, vector: Vector) -> bool:
+        """Insert without bookkeeping; False when ``vector`` was already in the span."""
+        if self.reduce(vector):
+            return False
+        pivot = min(vector)
+        scale = vector[pivot]
+        if scale != 1:
+            vector = {c: _normalised(Fraction(v) / scale) if scale != -1 else -v for c, v in vector.items()}
+        self.rows[pivot] = (vector, {})
+        return True
+
     def copy(self) -> _Span:
         twin = _Span()
         twin.rows = dict(self.rows)  # rows are never changed once stored
@@ -278,16 +289,29 @@ def is_determined(target: Coefficients, known: Iterable[Coefficients], *,
 
 # --- protect --------------------------------------------------------------------------------------
 
+# --- protect --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A figure's primary-rule inputs already summed per contributor (e.g. by SQL): its exact value, how
+    many contributors have a magnitude > 0 in it, the largest such magnitude and their total."""
+
+    value: Magnitude
+    contributors: int
+    largest: Magnitude
+    total: Magnitude
+
 
 @dataclass
 class _Figure:
     published: Published
-    vector: Vector  # atom index -> coefficient
     value: Magnitude
     gross: Fraction
     contributors: int
     sensitive: bool
-    positive: bool  # all coefficients > 0: a zero value says each atom is 0
+    positive: bool  # all coefficients > 0
+    vector: Vector = field(default_factory=dict)  # in the compressed coordinates (see _compress)
 
     @property
     def key(self) -> Key:
@@ -323,14 +347,21 @@ def _typed_sum(total: Fraction, kinds: set[type]) -> Magnitude:
     return Decimal(f"{total.numerator * 10**digits // total.denominator}E{-digits}")
 
 
-def _figures(atoms: Mapping[Atom, Contributions], published: Sequence[Published],
-             min_contributors: int, dominance: Fraction) -> list[_Figure]:
+def _ordered(published: Sequence[Published]) -> list[Published]:
     keys = [p.key for p in published]
     if len(set(keys)) != len(keys):
         raise ValueError("published figures must have distinct keys")
-    ordered = sorted(published, key=lambda p: p.key)
+    return sorted(published, key=lambda p: p.key)
+
+
+def _figures(atoms: Mapping[Atom, Contributions], published: Sequence[Published],
+             min_contributors: int, dominance: Fraction) -> tuple[list[_Figure], list[dict[int, int]]]:
+    """The figures (in key order) and the atom rows: per atom with a non-zero total, in atom order,
+    {figure number: coefficient}. Atoms of total 0 are left out: the attacker is taken to know them
+    (a superset of "a published all-positive sum of 0 pins its atoms", so the audit errs on the safe
+    side), and a figure made of them alone is 0 and published."""
+    ordered = _ordered(published)
     used = _sorted_atoms({a for p in ordered for a in p.coefficients})
-    index = {a: i for i, a in enumerate(used)}
     cells: dict[Atom, dict[str, Number]] = {}
     kinds: dict[Atom, set[type]] = {}
     for atom in used:
@@ -339,7 +370,8 @@ def _figures(atoms: Mapping[Atom, Contributions], published: Sequence[Published]
         kinds[atom] = {type(m) for m in cell.values()}
     totals = {atom: sum(cell.values()) for atom, cell in cells.items()}
     figures = []
-    for p in ordered:
+    rows: dict[Atom, dict[int, int]] = {atom: {} for atom in used if totals[atom]}
+    for number, p in enumerate(ordered):
         gross: dict[str, Number] = {}
         value: Number = 0
         value_kinds: set[type] = set()
@@ -349,14 +381,36 @@ def _figures(atoms: Mapping[Atom, Contributions], published: Sequence[Published]
             weight = abs(coefficient)
             for who, m in cells[atom].items():
                 gross[who] = gross.get(who, 0) + weight * m
+            if atom in rows:
+                rows[atom][number] = coefficient
         active = [m for m in gross.values() if m > 0]
         total = sum(active)
         figures.append(_Figure(
-            published=p, vector={index[a]: c for a, c in p.coefficients.items()},
-            value=_typed_sum(Fraction(value), value_kinds), gross=Fraction(total), contributors=len(active),
-            sensitive=_sensitive(active, total, min_contributors, dominance),
+            published=p, value=_typed_sum(Fraction(value), value_kinds), gross=Fraction(total),
+            contributors=len(active), sensitive=_sensitive(active, total, min_contributors, dominance),
             positive=all(c > 0 for c in p.coefficients.values())))
-    return figures
+    return figures, [rows[atom] for atom in used if atom in rows]
+
+
+def _compress(figures: list[_Figure], atom_rows: Iterable[Mapping[int, int]]) -> None:
+    """Give each figure its vector in few coordinates with the same linear relations as over the atoms.
+
+    Write the figures as the columns of the atom × figure matrix A. Row operations keep every linear
+    relation between columns, so the columns of an echelon basis R of A's rows (rank ≤ the number of
+    figures) relate exactly as the figures do over the atoms: Ax = 0 iff Rx = 0. Each atom's row has
+    only as many entries as figures contain it, so the elimination is cheap, and every later span
+    computation runs in R's few coordinates, not over the atoms. Small figures come first as
+    columns, so pivots fall on fine cells and totals absorb the fill-in."""
+    order = sorted(range(len(figures)), key=lambda n: (len(figures[n].published.coefficients), figures[n].key))
+    column = {n: c for c, n in enumerate(order)}
+    basis = _Span()
+    for row in atom_rows:
+        basis.add({column[n]: c for n, c in row.items()})
+    for figure in figures:
+        figure.vector = {}
+    for coordinate, pivot in enumerate(sorted(basis.rows)):
+        for c, entry in basis.rows[pivot][0].items():
+            figures[order[c]].vector[coordinate] = entry
 
 
 class _Tables:
@@ -371,28 +425,17 @@ class _Tables:
         span = _Span()
         for number in self.order:
             if number not in hidden:
-                self.publish(span, number)
+                figure = self.figures[number]
+                span.insert(dict(figure.vector), number, figure.positive)
         return span
-
-    def publish(self, span: _Span, number: int) -> None:
-        figure = self.figures[number]
-        if figure.positive and figure.value == 0:
-            for column in figure.vector:  # each atom of a published zero sum is known to be 0
-                span.insert({column: 1}, (number, column))
-        else:
-            span.insert(dict(figure.vector), number, figure.positive)
 
     def exposed(self, hidden: set[int], span: _Span | None = None) -> list[int]:
         span = self.span(hidden) if span is None else span
         return [n for n in self.order if n in hidden and span.contains(self.figures[n].vector)]
 
 
-def _source_figure(source: Hashable) -> int:
-    return source[0] if isinstance(source, tuple) else source  # type: ignore[index,return-value]
-
-
 def _components(figures: list[_Figure]) -> list[list[int]]:
-    """Figures linked by shared atoms (union-find over atom columns); the audit splits along them."""
+    """Figures linked by shared coordinates (union-find); the audit splits along them."""
     parent: dict[int, int] = {}
 
     def root(column: int) -> int:
@@ -416,6 +459,14 @@ def _components(figures: list[_Figure]) -> list[list[int]]:
 BATCH_ABOVE = 300
 
 
+def _proportional(vector: Vector, base: Vector, pivot: int) -> bool:
+    """Is ``vector`` a multiple of ``base`` (whose smallest column is ``pivot``)?"""
+    if len(vector) != len(base) or pivot not in vector:
+        return False
+    factor = Fraction(vector[pivot]) / base[pivot]
+    return all(vector.get(c) == factor * v for c, v in base.items())
+
+
 def _secondary(tables: _Tables, hidden: set[int], exempt: frozenset[Key]) -> tuple[set[int], set[int]]:
     """Greedy complementary suppression on one component, then the pruning pass. Returns the hidden
     figures and those left exposed through exempt figures only."""
@@ -433,7 +484,7 @@ def _secondary(tables: _Tables, hidden: set[int], exempt: frozenset[Key]) -> tup
         for number in tables.exposed(hidden, span):
             if number in unprotectable:
                 continue
-            relation = {_source_figure(s) for s in span.relation(figures[number].vector)}
+            relation = set(span.relation(figures[number].vector))
             if relation & chosen_now:
                 continue  # that attack is already broken; the next round's span decides
             candidates = [c for c in relation if figures[c].key not in exempt]
@@ -451,16 +502,72 @@ def _secondary(tables: _Tables, hidden: set[int], exempt: frozenset[Key]) -> tup
         if not chosen_now:
             break
         hidden |= chosen_now
-    # Publish again what the greedy steps over-suppressed, most expensive first: adding one figure
-    # to the published span is a single insertion.
+    # Publish again what the greedy steps over-suppressed, most expensive first. Incrementally: each
+    # hidden figure keeps its residual modulo the published span (fully reduced, so canonical);
+    # publishing a figure n adds its residual r as one more echelon row, and exposes exactly the
+    # hidden figures whose residual is a multiple of r.
     span = tables.span(hidden)
+    residual: dict[int, Vector] = {}
+    for number in hidden:
+        vector = dict(figures[number].vector)
+        span.reduce(vector)
+        residual[number] = vector
     for number in sorted(extra, key=cost, reverse=True):
-        trial_span = span.copy()
-        tables.publish(trial_span, number)
-        trial = hidden - {number}
-        if set(tables.exposed(trial, trial_span)) <= unprotectable:
-            hidden, span = trial, trial_span
-    return hidden, set(tables.exposed(hidden, span))
+        if number not in hidden:
+            continue
+        row = residual[number]
+        if not row:
+            continue  # itself derivable (from exempt figures only): publishing it changes nothing
+        pivot = min(row)
+        if any(_proportional(residual[h], row, pivot) for h in hidden if h != number and residual[h]):
+            continue  # publishing it would expose another hidden figure
+        hidden.discard(number)
+        del residual[number]
+        scale = Fraction(1) / row[pivot]
+        for vector in residual.values():
+            factor = vector.get(pivot)
+            if factor is None:
+                continue
+            for c, v in row.items():
+                new = _normalised(vector.get(c, 0) - factor * scale * v)
+                if new:
+                    vector[c] = new
+                else:
+                    vector.pop(c, None)
+    return hidden, {h for h, vector in residual.items() if not vector}
+
+
+def _run(figures: list[_Figure], atom_rows: Iterable[Mapping[int, int]], exempt: frozenset[Key],
+         secondary: bool) -> tuple[set[int], set[int], set[int]]:
+    """The primary, hidden and exposed figure numbers."""
+    _compress(figures, atom_rows)
+    position = {n: p for p, n in enumerate(sorted(range(len(figures)), key=lambda n: figures[n].rank))}
+    primary = {n for n, f in enumerate(figures) if f.sensitive and f.key not in exempt}
+    hidden: set[int] = set()
+    exposed: set[int] = set()
+    for members in _components(figures):
+        local = primary.intersection(members)
+        if not local:
+            continue
+        tables = _Tables(figures, members, position)
+        if secondary:
+            local, still = _secondary(tables, local, exempt)
+        else:
+            still = set(tables.exposed(local))
+        hidden |= local
+        exposed |= still
+    return primary, hidden, exposed
+
+
+def _protection(published: Sequence[Published], figures: list[_Figure], primary: set[int], hidden: set[int],
+                exposed: set[int]) -> Protection:
+    hidden_keys = {figures[n].key for n in hidden}
+    value = {f.key: f.value for f in figures}
+    return Protection(
+        values={p.key: None if p.key in hidden_keys else value[p.key] for p in published},
+        primary=frozenset(figures[n].key for n in primary),
+        secondary=frozenset(figures[n].key for n in hidden - primary),
+        exposed=frozenset(figures[n].key for n in exposed))
 
 
 def protect(atoms: Mapping[Atom, Contributions], published: Sequence[Published], *,
@@ -468,38 +575,43 @@ def protect(atoms: Mapping[Atom, Contributions], published: Sequence[Published],
             exempt: Iterable[Key] = frozenset(), secondary: bool = True) -> Protection:
     """Suppress the sensitive figures, then (unless ``secondary=False``, for demonstrations) enough
     others that no suppressed figure can be computed from the published ones."""
+    figures, atom_rows = _figures(atoms, published, min_contributors, _dominance(dominance))
+    return _protection(published, figures, *_run(figures, atom_rows, frozenset(exempt), secondary))
+
+
+def protect_summarised(published: Sequence[Published], summaries: Mapping[Key, Summary], *,
+                       zero_atoms: Iterable[Atom] = (), min_contributors: int = MIN_CONTRIBUTORS,
+                       dominance: Fraction | int | str = DOMINANCE, exempt: Iterable[Key] = frozenset(),
+                       secondary: bool = True) -> Protection:
+    """:func:`protect` when each figure's contributors are already summed (one :class:`Summary` per
+    published key, e.g. computed in SQL): the same rules, without per-contributor data. ``zero_atoms``:
+    the atoms whose magnitudes are all 0 (known to the attacker, as in :func:`protect`)."""
     share = _dominance(dominance)
-    exempt = frozenset(exempt)
-    figures = _figures(atoms, published, min_contributors, share)
-    position = {n: p for p, n in enumerate(sorted(range(len(figures)), key=lambda n: figures[n].rank))}
-    primary = {n for n, f in enumerate(figures) if f.sensitive and f.key not in exempt}
-    hidden: set[int] = set()
-    exposed: set[int] = set()
-    for members in _components(figures):
-        tables = _Tables(figures, members, position)
-        local = primary.intersection(members)
-        if not local:
-            continue
-        if secondary:
-            local, still = _secondary(tables, local, exempt)
-        else:
-            still = set(tables.exposed(local))
-        hidden |= local
-        exposed |= still
-    by_key = {f.key: f for f in figures}
-    hidden_keys = {figures[n].key for n in hidden}
-    return Protection(
-        values={p.key: None if p.key in hidden_keys else by_key[p.key].value for p in published},
-        primary=frozenset(figures[n].key for n in primary),
-        secondary=frozenset(figures[n].key for n in hidden - primary),
-        exposed=frozenset(figures[n].key for n in exposed))
+    ordered = _ordered(published)
+    zeros = set(zero_atoms)
+    figures = []
+    rows: dict[Atom, dict[int, int]] = {}
+    for number, p in enumerate(ordered):
+        s = summaries[p.key]
+        largest, total = _exact(s.largest, p.key), _exact(s.total, p.key)
+        if s.contributors < 0 or (s.contributors == 0) != (total == 0) or largest > total:
+            raise ValueError(f"{p.key}: inconsistent summary {s}")
+        sensitive = s.contributors > 0 and (s.contributors < min_contributors or largest > share * total)
+        figures.append(_Figure(published=p, value=s.value, gross=total, contributors=s.contributors,
+                               sensitive=sensitive, positive=all(c > 0 for c in p.coefficients.values())))
+        for atom, coefficient in p.coefficients.items():
+            if atom not in zeros:
+                rows.setdefault(atom, {})[number] = coefficient
+    atom_rows = [rows[atom] for atom in _sorted_atoms(rows)]
+    return _protection(published, figures, *_run(figures, atom_rows, frozenset(exempt), secondary))
 
 
 def audit(atoms: Mapping[Atom, Contributions], published: Sequence[Published],
           protection: Protection) -> frozenset[Key]:
     """The suppressed figures of ``protection`` that the published ones determine exactly (empty
     when the protection holds; the exempt-only exposures of :attr:`Protection.exposed` included)."""
-    figures = _figures(atoms, published, MIN_CONTRIBUTORS, DOMINANCE)
+    figures, atom_rows = _figures(atoms, published, MIN_CONTRIBUTORS, DOMINANCE)
+    _compress(figures, atom_rows)
     hidden = {n for n, f in enumerate(figures) if protection.values[f.key] is None}
     tables = _Tables(figures, range(len(figures)), {n: n for n in range(len(figures))})
     return frozenset(figures[n].key for n in tables.exposed(hidden))

@@ -82,8 +82,12 @@ def _listed_name(code: str) -> str | None:
     return name
 
 
+# The list's placeholders for "the city's districts" and "its counties" (370101, 370601, ...): no area.
+_PLACEHOLDERS = frozenset({"市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"})
+
+
 def is_division(code: str) -> bool:
-    return bool(_CODE.fullmatch(code)) and _listed_name(code) is not None
+    return bool(_CODE.fullmatch(code)) and _listed_name(code) not in (None, *_PLACEHOLDERS)
 
 
 def city_of(code: str) -> str:

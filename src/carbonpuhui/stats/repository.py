@@ -1,0 +1,304 @@
+"""The aggregate queries behind the indicators: every one groups in SQL, by the finest cell disclosure
+control needs (city, industry, category, ... and the contributing organisation), so the rows fetched grow
+with the number of organisations and categories, never with the number of labels, entries or shipments.
+
+Where a division is needed: a product's site if it has one, else its owner's registered seat
+(``organisations``); cities are the division code's first four digits. Rows whose organisation has no
+profile come back with ``city`` None. Sums of exact decimals (stored as text) are done by PostgreSQL in
+NUMERIC; on SQLite, which has no exact decimal arithmetic, the decimal is one more GROUP BY key and the
+sum is made exactly in Python (SQLite is for small installations and tests).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Numeric,
+    String,
+    and_,
+    case,
+    cast,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+    table,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from carbonpuhui.credits.models import Claim, Entry, Redemption, Reward
+from carbonpuhui.db.base import DecimalText, UTCDateTime
+from carbonpuhui.footprints.models import Product
+from carbonpuhui.labels.models import Benchmark, Label
+from carbonpuhui.stats.models import ExportShipment, Organisation, Site
+from carbonpuhui.stats.quarters import Quarter
+
+# Procurement is its own package on top of this one: its tables are named here, not imported.
+_tenders = table(
+    "tenders", column("id", String), column("agency_org", String), column("category", String),
+    column("quantity", DecimalText()), column("max_kgco2e_per_unit", DecimalText()),
+    column("label_required", Boolean), column("weight_carbon", DecimalText()), column("benchmark", JSON),
+    column("created_at", UTCDateTime()), column("awarded_bid_id", String), column("awarded_at", UTCDateTime()))
+_bids = table("bids", column("id", String), column("kgco2e_per_unit", DecimalText()))
+
+
+@dataclass(frozen=True)
+class ProductRow:
+    city: str | None  # "3706" (the division's first four digits), None: the owner has no profile
+    industry: str | None
+    category: str
+    org: str
+    grade: str | None  # the verified label in force at the quarter's end; None: no such label
+    count: int
+    comparable: int  # of those, labels whose category benchmark has the label's unit
+    kg_sum: Decimal  # Σ kgCO2e per unit over the comparable labels
+    baseline: Decimal | None
+
+
+@dataclass(frozen=True)
+class CreditRow:
+    kind: str  # purchase | trip | redemption
+    city: str | None
+    industry: str | None
+    org: str  # the merchant or operator ("-": an unattested trip)
+    grams: int
+
+
+@dataclass(frozen=True)
+class PeopleCounts:
+    """Distinct person accounts with an attributed credit entry: per (city, industry), per city, per
+    industry (province-wide), and the province total (which also counts unattested travel)."""
+
+    cells: dict[tuple[str, str], int]
+    cities: dict[str, int]
+    industries: dict[str, int]
+    total: int
+    unattested: int  # people with unattested travel in the quarter
+    unattested_g: int
+
+
+@dataclass(frozen=True)
+class TenderRow:
+    city: str | None
+    industry: str | None
+    category: str
+    org: str
+    with_criteria: bool
+    count: int
+
+
+@dataclass(frozen=True)
+class AwardRow:
+    city: str | None
+    industry: str | None
+    category: str
+    org: str
+    quantity: Decimal
+    bid_kgco2e_per_unit: Decimal
+    baseline: Decimal | None  # the tender's benchmark snapshot, per functional unit
+
+
+@dataclass(frozen=True)
+class ShipmentRow:
+    city: str | None
+    industry: str | None
+    category: str
+    destination: str
+    org: str
+    covered: bool
+    value_cents: int
+    volume_kg: Decimal  # Σ quantity × category baseline (0 when no comparable baseline)
+    label_kg: Decimal  # Σ quantity × label value, covered and comparable shipments only
+
+
+def _prefix(province: str) -> str:
+    return province[:2] + "%"
+
+
+def _in_force(quarter: Quarter) -> ColumnElement[bool]:
+    """A verified label in force at the quarter's last instant (its validity runs through its last day,
+    CST, so a label valid until the quarter's last day still counts)."""
+    return and_(Label.scheme == "verified", Label.issued_at < quarter.end, Label.valid_until >= quarter.last_day,
+                or_(Label.revoked_at.is_(None), Label.revoked_at >= quarter.end))
+
+
+class StatsRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.exact = session.get_bind().dialect.name == "postgresql"
+
+    def _num(self, expr: Any) -> Any:
+        return cast(expr, Numeric)
+
+    async def products(self, province: str, quarter: Quarter) -> list[ProductRow]:
+        division = func.coalesce(Site.division_code, Organisation.division_code)
+        city = func.substr(division, 1, 4).label("city")
+        industry = func.coalesce(Site.industry, Organisation.industry).label("industry")
+        comparable = and_(Label.id.is_not(None), Benchmark.declared_unit == Label.declared_unit)
+        keys: list[Any] = [city, industry, Product.category, Product.owner_org, Label.grade, Benchmark.baseline,
+                           comparable.label("comparable")]
+        measures: list[Any] = [func.count()]
+        if self.exact:
+            measures.append(func.sum(case((comparable, self._num(Label.kgco2e_per_unit)), else_=None)))
+        else:
+            keys.append(case((comparable, Label.kgco2e_per_unit), else_=None).label("kg"))
+        stmt = (select(*keys, *measures).select_from(Product)
+                .outerjoin(Site, Site.id == Product.site_id)
+                .outerjoin(Organisation, Organisation.org == Product.owner_org)
+                .outerjoin(Label, and_(Label.gtin == Product.gtin, _in_force(quarter)))
+                .outerjoin(Benchmark, and_(Label.id.is_not(None), Benchmark.category == Product.category))
+                .where(Product.created_at < quarter.end, or_(division.like(_prefix(province)), division.is_(None)))
+                .group_by(*keys))
+        out: list[ProductRow] = []
+        for row in (await self.session.execute(stmt)).all():
+            c, ind, cat, org, grade, baseline, comp = row[:7]
+            comp = bool(comp)
+            if self.exact:
+                count, kg = row[7], Decimal(row[8]) if row[8] is not None else Decimal(0)
+            else:
+                count, kg = row[8], Decimal(row[7]) * row[8] if row[7] is not None else Decimal(0)
+            out.append(ProductRow(city=c, industry=ind, category=cat, org=org, grade=grade, count=int(count),
+                                  comparable=int(count) if comp else 0, kg_sum=kg,
+                                  baseline=Decimal(baseline) if baseline is not None else None))
+        return out
+
+    async def credits(self, province: str, quarter: Quarter) -> list[CreditRow]:
+        """Credits issued for purchases and trips (the person's leg of each claim's transfer) and redeemed
+        (the merchant's leg of each redemption), in the quarter, by the issuing or rewarding organisation."""
+        window = and_(Entry.amount_g > 0, Entry.created_at >= quarter.start, Entry.created_at < quarter.end)
+        city = func.substr(Organisation.division_code, 1, 4)
+        claims = (select(Claim.kind, city, Organisation.industry, Claim.issuer, func.sum(Entry.amount_g))
+                  .select_from(Entry).join(Claim, Claim.transfer_id == Entry.transfer_id)
+                  .outerjoin(Organisation, Organisation.org == Claim.issuer)
+                  .where(window).group_by(Claim.kind, city, Organisation.industry, Claim.issuer))
+        redeemed = (select(literal("redemption"), city, Organisation.industry, Reward.merchant_org,
+                           func.sum(Entry.amount_g))
+                    .select_from(Entry).join(Redemption, Redemption.transfer_id == Entry.transfer_id)
+                    .join(Reward, Reward.id == Redemption.reward_id)
+                    .outerjoin(Organisation, Organisation.org == Reward.merchant_org)
+                    .where(window).group_by(city, Organisation.industry, Reward.merchant_org))
+        out = []
+        for stmt in (claims, redeemed):
+            for kind, c, ind, org, grams in (await self.session.execute(stmt)).all():
+                if c is not None and not c.startswith(province[:2]):
+                    continue
+                out.append(CreditRow(kind=kind, city=c, industry=ind, org=org, grams=int(grams)))
+        return out
+
+    async def people(self, province: str, quarter: Quarter) -> PeopleCounts:
+        window = and_(Entry.amount_g > 0, Entry.created_at >= quarter.start, Entry.created_at < quarter.end)
+        claimed = (select(Claim.account_id.label("person"), Organisation.division_code.label("division"),
+                          Organisation.industry.label("industry"), Claim.issuer.label("issuer"))
+                   .select_from(Entry).join(Claim, Claim.transfer_id == Entry.transfer_id)
+                   .outerjoin(Organisation, Organisation.org == Claim.issuer).where(window))
+        redeemed = (select(Redemption.account_id, Organisation.division_code, Organisation.industry,
+                           Reward.merchant_org)
+                    .select_from(Entry).join(Redemption, Redemption.transfer_id == Entry.transfer_id)
+                    .join(Reward, Reward.id == Redemption.reward_id)
+                    .outerjoin(Organisation, Organisation.org == Reward.merchant_org).where(window))
+        active = claimed.union_all(redeemed).subquery()
+        inside = active.c.division.like(_prefix(province))
+        city = func.substr(active.c.division, 1, 4)
+        distinct = func.count(func.distinct(active.c.person))
+
+        async def grouped(*keys: Any) -> list[Any]:
+            stmt = select(*keys, distinct).where(inside).group_by(*keys)
+            return list((await self.session.execute(stmt)).all())
+
+        cells = {(c, ind): int(n) for c, ind, n in await grouped(city, active.c.industry)}
+        cities = {c: int(n) for c, n in await grouped(city)}
+        industries = {ind: int(n) for ind, n in await grouped(active.c.industry)}
+        total = int(await self.session.scalar(
+            select(distinct).where(or_(inside, active.c.issuer == "-"))) or 0)
+        row = (await self.session.execute(
+            select(func.count(func.distinct(Claim.account_id)), func.coalesce(func.sum(Entry.amount_g), 0))
+            .select_from(Entry).join(Claim, Claim.transfer_id == Entry.transfer_id)
+            .where(window, Claim.kind == "trip", Claim.issuer == "-"))).one()
+        return PeopleCounts(cells=cells, cities=cities, industries=industries, total=total,
+                            unattested=int(row[0]), unattested_g=int(row[1]))
+
+    async def tenders(self, province: str, quarter: Quarter) -> list[TenderRow]:
+        t = _tenders
+        city = func.substr(Organisation.division_code, 1, 4)
+        keys = [city, Organisation.industry, t.c.category, t.c.agency_org, t.c.weight_carbon,
+                t.c.max_kgco2e_per_unit.is_not(None), t.c.label_required]
+        stmt = (select(*keys, func.count()).select_from(t)
+                .join(Organisation, Organisation.org == t.c.agency_org)
+                .where(t.c.created_at >= quarter.start, t.c.created_at < quarter.end,
+                       Organisation.division_code.like(_prefix(province)))
+                .group_by(*keys))
+        totals: dict[tuple[Any, ...], int] = defaultdict(int)
+        for c, ind, cat, org, weight, has_max, label_required, count in (await self.session.execute(stmt)).all():
+            criteria = Decimal(weight) > 0 or bool(has_max) or bool(label_required)
+            totals[(c, ind, cat, org, criteria)] += int(count)
+        return [TenderRow(city=k[0], industry=k[1], category=k[2], org=k[3], with_criteria=k[4], count=n)
+                for k, n in totals.items()]
+
+    async def awards(self, province: str, quarter: Quarter) -> list[AwardRow]:
+        """One row per tender awarded in the quarter: a quarter's awards are a few hundred at most."""
+        t, b = _tenders, _bids
+        stmt = (select(func.substr(Organisation.division_code, 1, 4), Organisation.industry, t.c.category,
+                       t.c.agency_org, t.c.quantity, t.c.benchmark, b.c.kgco2e_per_unit)
+                .select_from(t).join(b, b.c.id == t.c.awarded_bid_id)
+                .join(Organisation, Organisation.org == t.c.agency_org)
+                .where(t.c.awarded_at >= quarter.start, t.c.awarded_at < quarter.end,
+                       Organisation.division_code.like(_prefix(province))))
+        out = []
+        for c, ind, cat, org, quantity, benchmark, bid_kg in (await self.session.execute(stmt)).all():
+            baseline = (benchmark or {}).get("baseline") if isinstance(benchmark, dict) else None
+            out.append(AwardRow(city=c, industry=ind, category=cat, org=org, quantity=Decimal(quantity),
+                                bid_kgco2e_per_unit=Decimal(bid_kg),
+                                baseline=Decimal(baseline) if baseline is not None else None))
+        return out
+
+    async def shipments(self, province: str, quarter: Quarter) -> list[ShipmentRow]:
+        s = ExportShipment
+        division = func.coalesce(Site.division_code, Organisation.division_code)
+        city = func.substr(division, 1, 4)
+        industry = func.coalesce(Site.industry, Organisation.industry)
+        covered = Label.id.is_not(None)
+        comparable = Benchmark.declared_unit == Product.declared_unit
+        keys: list[Any] = [city, industry, Product.category, s.destination, s.org, covered.label("covered")]
+        measures: list[Any] = [func.sum(s.value_cents)]
+        if self.exact:
+            q = self._num(s.quantity)
+            measures += [func.sum(case((comparable, q * self._num(Benchmark.baseline)), else_=None)),
+                         func.sum(case((and_(covered, comparable), q * self._num(Label.kgco2e_per_unit)),
+                                       else_=None))]
+        else:
+            keys += [s.quantity, case((comparable, Benchmark.baseline), else_=None),
+                     case((comparable, Label.kgco2e_per_unit), else_=None)]
+            measures.append(func.count())
+        stmt = (select(*keys, *measures).select_from(s)
+                .join(Product, Product.gtin == s.gtin)
+                .outerjoin(Site, Site.id == Product.site_id)
+                .outerjoin(Organisation, Organisation.org == s.org)
+                .outerjoin(Label, and_(Label.gtin == s.gtin, _in_force(quarter)))
+                .outerjoin(Benchmark, Benchmark.category == Product.category)
+                .where(s.quarter == str(quarter), division.like(_prefix(province)))
+                .group_by(*keys))
+        out = []
+        for row in (await self.session.execute(stmt)).all():
+            c, ind, cat, dest, org, cov = row[:6]
+            if self.exact:
+                value, volume, label_kg = row[6:9]
+                volume = Decimal(volume) if volume is not None else Decimal(0)
+                label_kg = Decimal(label_kg) if label_kg is not None else Decimal(0)
+            else:
+                quantity, baseline, label_value, value, _count = row[6:11]
+                qty = Decimal(quantity)
+                volume = qty * Decimal(baseline) * _count if baseline is not None else Decimal(0)
+                label_kg = (qty * Decimal(label_value) * _count if cov and label_value is not None
+                            and baseline is not None else Decimal(0))
+            out.append(ShipmentRow(city=c, industry=ind, category=cat, destination=dest, org=org, covered=bool(cov),
+                                   value_cents=int(value), volume_kg=volume, label_kg=label_kg))
+        return out
+
