@@ -37,9 +37,11 @@ def division(code: str) -> Division:
 
 def place_problems(division_code: str, industry: str) -> list[FieldError]:
     problems: list[FieldError] = []
-    if not divisions.is_division(division_code):
+    # A seat or site is in a city (or one of its counties): a province code would count it in no city
+    # and make its figures collide with the province's own total.
+    if not divisions.is_division(division_code) or divisions.level(division_code) == "province":
         problems.append(FieldError(field="division_code",
-                                   message=N_("Not a GB/T 2260 division code in force, e.g. 370602.")))
+                                   message=N_("A city or county code in force (GB/T 2260), e.g. 370602.")))
     if industry not in divisions.INDUSTRIES:
         problems.append(FieldError(field="industry", message=N_("Unknown industry; see the API documentation.")))
     return problems
