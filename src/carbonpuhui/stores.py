@@ -64,6 +64,9 @@ class FailOpenStore(Store):
             return None
 
 
+# INCR and a first-time EXPIRE as one script: one round trip, atomic (EXPIRE NX needs Redis 7).
+_COUNT = "local v = redis.call('INCR', KEYS[1]) redis.call('EXPIRE', KEYS[1], ARGV[1], 'NX') return v"
+
 # Stores whose loss only costs speed or throttling; all others fail loudly when Redis is down.
 FAIL_OPEN = frozenset({"rate_limit", "cache"})
 
@@ -76,6 +79,7 @@ class Stores:
             self.redis = Redis.from_url(
                 settings.redis_url, socket_connect_timeout=2, socket_timeout=2, health_check_interval=30,
             )
+            self._count_script = self.redis.register_script(_COUNT)  # EVALSHA, reloaded if Redis lost it
         self._memory: dict[str, MemoryStore] = {}
         self._counters: dict[tuple[str, str], tuple[int, float]] = {}
         self.local_views: dict[str, dict[bytes, bytes | int]] = {}  # the label cache without Redis
@@ -108,10 +112,7 @@ class Stores:
             return value + 1
         name = f"{self.namespace}:{store}:{key}"
         try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(name)
-                pipe.expire(name, expires_in, nx=True)
-                value, _ = await pipe.execute()
+            value = await self._count_script(keys=[name], args=[expires_in])
         except _OUTAGE as exc:
             log.warning("store unavailable, counter skipped: %r", exc)
             return None

@@ -505,9 +505,11 @@ class PublicLabelService(_Base):
 
     async def view(self, gtin: str, base_url: str) -> tuple[PublicProduct, int]:
         """The public view and how long it may be cached (never past the label's expiry)."""
-        product = await self.products._product(gtin)  # noqa: SLF001
+        found = await self.repo.product_and_current(gtin14(gtin))  # one query, not two
+        if found is None:
+            raise NotFoundError(N_("Product {gtin} was not found."), reason="product_not_found", gtin=gtin)
+        product, label = found
         today = today_cst()
-        label = await self.repo.current(product.gtin)
         listings = await self.repo.listings_of_product(product.gtin, LISTINGS_SHOWN)
         ttl = MAX_TTL
         if label is not None and label_status(label, today) == "active":
