@@ -33,6 +33,12 @@ TEST_DATABASE_URL = os.environ.get("CARBONPUHUI_TEST_DATABASE_URL") or None
 TEST_REDIS_URL = os.environ.get("CARBONPUHUI_TEST_REDIS_URL") or None
 SERVICE_PG_URL = TEST_DATABASE_URL or "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 SERVICE_REDIS_URL = TEST_REDIS_URL or "redis://127.0.0.1:6379/0"
+# Multi-process tests that bring up their own servers on the shared (or a private) PostgreSQL and
+# Redis do not depend on which database a test run targets: CI runs them once, in the SQLite leg
+# (CARBONPUHUI_SHARED_SERVICE_TESTS=0 on the other), instead of twice.
+SHARED_SERVICE_TESTS = os.environ.get("CARBONPUHUI_SHARED_SERVICE_TESTS", "1") != "0"
+once_per_ci = pytest.mark.skipif(not SHARED_SERVICE_TESTS, reason="runs in the other CI leg "
+                                 "(CARBONPUHUI_SHARED_SERVICE_TESTS=0)")
 RUN_ID = uuid.uuid4().hex[:10]
 REDIS_NAMESPACE = f"cpt-{RUN_ID}"
 

@@ -35,10 +35,10 @@ from carbonpuhui.db.engine import create_engine
 from carbonpuhui.db.migrate import upgrade
 from carbonpuhui.settings import load_settings
 from tests.api.credit_flow import SHOP, CreditFlow, Signer
-from tests.conftest import REDIS_NAMESPACE, require_service
+from tests.conftest import REDIS_NAMESPACE, once_per_ci, require_service
 from tests.integration.test_serve import _free_port, wait_ready
 
-pytestmark = pytest.mark.services
+pytestmark = [pytest.mark.services, once_per_ci]
 
 DEADLINE = 45  # seconds for any one burst of requests: a lock wait that never ends fails, not hangs
 BASELINE, GOOD, POOR, PER_ITEM = Decimal(50), Decimal(20), Decimal(45), Decimal("0.1")  # kg CO2e per kg, kg/item

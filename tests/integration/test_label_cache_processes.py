@@ -17,10 +17,10 @@ import redis
 
 from carbonpuhui.db.migrate import upgrade
 from tests.api.label_flow import gtin
-from tests.conftest import REDIS_NAMESPACE
+from tests.conftest import REDIS_NAMESPACE, once_per_ci
 from tests.integration.test_serve import _free_port, wait_ready
 
-pytestmark = pytest.mark.services
+pytestmark = [pytest.mark.services, once_per_ci]
 
 
 @pytest.fixture
