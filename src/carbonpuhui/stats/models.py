@@ -93,3 +93,6 @@ class StatReport(Base):
     submitted_by: Mapped[str] = mapped_column(String(200))
     submitted_org: Mapped[str | None] = mapped_column(String(100), nullable=True)
     note: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    # The confidential inputs behind the frozen figures (each atom's contributions), never served: the
+    # next revision is protected against this one, so their difference cannot single out an enterprise.
+    private_atoms: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)

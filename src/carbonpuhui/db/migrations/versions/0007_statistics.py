@@ -41,6 +41,7 @@ def upgrade() -> None:
     sa.Column('submitted_by', sa.String(length=200), nullable=False),
     sa.Column('submitted_org', sa.String(length=100), nullable=True),
     sa.Column('note', sa.String(length=1000), nullable=True),
+    sa.Column('private_atoms', sa.JSON(none_as_null=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_stat_reports'))
     )
     with op.batch_alter_table('stat_reports', schema=None) as batch_op:
