@@ -4,14 +4,17 @@ tables measured in the same run.
     python benchmarks/stats.py [--orgs 2000] [--products 300000] [--labelled 0.8] [--entries 500000]
                                [--shipments 300000] [--categories 20] [--repeat 3]
                                [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
+                               [--keep | --seed-only | --reuse NAME]
 
 Seeds a scratch database by COPY: organisations across Shandong's 16 cities (some with a site in
 another city), products with verified labels in force, credit claims with their two-leg transfers
-(purchases, attested and unattested trips, redemptions), export shipments; then times
+(purchases, attested and unattested trips, redemptions), export shipments, with a rare industry and
+rare destinations so that disclosure control has cells to suppress and complements to choose; then times
 ``indicators.compute`` (queries + disclosure control, the whole province's tables every time) for one
 city and for the province, best of REPEAT, beside ``SELECT count(*)`` over products, labels,
 credit_entries and export_shipments. Prints each query's time and the EXPLAIN (ANALYZE, BUFFERS) plan of
-the slowest. The scratch database is dropped at the end.
+the slowest (under the same settings compute() uses). The scratch database is dropped at the end
+(--keep or --seed-only keep it; --reuse NAME measures a kept one without seeding again).
 """
 
 from __future__ import annotations
@@ -36,11 +39,14 @@ from carbonpuhui.db.engine import create_engine, normalise_url
 from carbonpuhui.db.migrate import upgrade
 from carbonpuhui.stats import divisions, indicators
 from carbonpuhui.stats.quarters import Quarter
+from carbonpuhui.stats.repository import TUNING
 
 QUARTER = Quarter(2025, 1)
 INDUSTRIES = ["steel", "tyres", "textiles", "chemicals", "building_materials", "paper", "machinery", "food"]
 DESTINATIONS = ["DE", "US", "JP", "KR", "FR", "GB", "NL", "IT", "ES", "AU", "CA", "SG", "VN", "TH", "MY", "ID",
                 "IN", "AE", "SA", "BR", "MX", "ZA", "RU", "PL", "SE"]
+RARE_INDUSTRY = "ceramics"
+RARE_DESTINATIONS = ["IS", "NZ", "CL", "PE"]  # a few shipments each: small cells
 CHUNK = 20_000
 
 
@@ -60,8 +66,10 @@ async def seed(dsn: str, args: argparse.Namespace) -> dict[str, int]:
     start, end = QUARTER.start, QUARTER.end
     names = json.dumps({"zh-Hans": "企业", "zh-Hant": "企業", "en": "Enterprise"})
     orgs = [f"org-{i:05d}" for i in range(args.orgs)]
-    org_rows = [(o, names, rng.choice(cities)[:4] + rng.choice(["00", "02", "03"]), rng.choice(INDUSTRIES), t0, "bench")
-                for o in orgs]
+    # One organisation in a hundred is in a rare industry: cells of one or two enterprises, so that
+    # primary and secondary suppression have real work to do.
+    org_rows = [(o, names, rng.choice(cities)[:4] + rng.choice(["00", "02", "03"]),
+                 RARE_INDUSTRY if k % 100 == 7 else rng.choice(INDUSTRIES), t0, "bench") for k, o in enumerate(orgs)]
     org_rows = [(o, n, d if divisions.is_division(d) else d[:4] + "00", i, t, b) for o, n, d, i, t, b in org_rows]
     sites = [(f"site-{k:04d}", orgs[rng.randrange(args.orgs)], "plant", rng.choice(cities), rng.choice(INDUSTRIES),
               t0, "bench") for k in range(args.orgs // 10)]
@@ -114,7 +122,9 @@ async def seed(dsn: str, args: argparse.Namespace) -> dict[str, int]:
     for k in range(args.shipments):
         org = rng.choice(exporters)
         shipments.append((f"sh-{k}", org, str(QUARTER) if rng.random() < 0.9 else str(QUARTER.previous()),
-                          rng.choice(by_org[org]), "7214", rng.choice(DESTINATIONS[:8] if hash(org) % 2 else DESTINATIONS),
+                          rng.choice(by_org[org]), "7214",
+                          rng.choice(RARE_DESTINATIONS) if rng.random() < 0.002
+                          else rng.choice(DESTINATIONS[:8] if int(org[-1]) % 2 else DESTINATIONS),
                           f"{rng.uniform(1, 500):.2f}", rng.randint(10_000, 10_000_000), "batch", t0, "bench"))
     conn = await asyncpg.connect(dsn)
     try:
@@ -175,7 +185,7 @@ async def measure(url: str, args: argparse.Namespace) -> None:
         def timed(table: Any, agency: str | None = None) -> Any:
             began = time.perf_counter()
             out = plain(table, agency)
-            protects.append((time.perf_counter() - began, len(table.atoms), len(table.figures),
+            protects.append((time.perf_counter() - began, table.atom_count, len(table.figures),
                              len(out.primary) + len(out.secondary)))
             return out
 
@@ -215,12 +225,17 @@ async def measure(url: str, args: argparse.Namespace) -> None:
         in_sql = sum(s for s, _, _ in statements)
         print(f"\none province compute: {total * 1e3:.0f} ms, of which {in_sql * 1e3:.0f} ms in {len(statements)} "
               f"queries, {(total - in_sql) * 1e3:.0f} ms in Python (rows -> atoms -> disclosure control)")
+        statements = [s for s in statements if not s[1].startswith(("SET ", "RESET "))]
         for spent, statement, _ in sorted(statements, reverse=True):
             print(f"  {spent * 1e3:7.1f} ms  {' '.join(statement.split())[:110]}")
         spent, statement, parameters = max(statements, key=lambda s: s[0])
         async with engine.connect() as conn:
             raw = await conn.get_raw_connection()
-            plan = await raw.driver_connection.fetch("EXPLAIN (ANALYZE, BUFFERS) " + statement, *parameters)
+            driver = raw.driver_connection
+            async with driver.transaction():  # the settings compute() runs its queries with
+                for setting in TUNING:
+                    await driver.execute(setting)
+                plan = await driver.fetch("EXPLAIN (ANALYZE, BUFFERS) " + statement, *parameters)
         print("\nEXPLAIN (ANALYZE, BUFFERS) of the slowest query:")
         print(statement)
         for row in plan:

@@ -330,3 +330,38 @@ def test_bad_area_and_quarter_are_field_errors(client) -> None:
     assert future.status_code == 422 and future.json()["errors"][0]["field"] == "quarter"
     by = client.get("/v1/stats/indicators", params={"area": YANTAI, "quarter": "2025Q1", "by": "colour"})
     assert by.status_code == 422
+
+
+def test_tables_cut_from_a_spanning_forest_protect_as_all_atoms_do() -> None:
+    """``_Table`` hands disclosure control only a spanning forest of its atoms (see ``_forest``): the
+    protection must be the one every atom gives, and each figure the plain sum of its rows."""
+    import random
+
+    rng = random.Random(8)
+    for trial in range(6):
+        table = indicators._Table(SHANDONG)
+        rows = []
+        for _ in range(rng.randint(30, 120)):
+            city = rng.choice(["3702", "3706", "3715", None])
+            industry, category = rng.choice(["steel", "tyres", "paper"]), rng.choice(["c1", "c2", "c3", "c4"])
+            destination, covered = rng.choice(["DE", "US", "JP", "NZ"]), rng.random() < 0.5
+            org = f"o{rng.randint(0, 12)}"
+            magnitude = rng.choice([0, rng.randint(1, 50), Decimal(rng.randint(1, 900)) / 100])
+            ids = ["export_value_cents", *(["export_value_covered_cents"] if covered else [])]
+            dims = {"industry": industry, "category": category, "destination": destination}
+            table.add(("v", city, industry, category, destination, covered), org, magnitude, ids, city, dims)
+            rows.append((city, dims, ids, magnitude))
+        table.finish()
+        for key, value in table.exact.items():
+            indicator, area, dim, group = key
+            expected = sum((m for city, dims, ids, m in rows if indicator in ids
+                            and (area == SHANDONG or city is not None and city + "00" == area)
+                            and (dim == "*" or city is not None and dims[dim] == group)), Decimal(0))
+            assert Decimal(value) == expected, (trial, key)
+        published = [indicators.disclosure.Published(k, a) for k, a in table.figures.items()]
+        forest = indicators.disclosure.protect_summarised(published, table.summaries, zero_atoms=table.zero_atoms,
+                                                          basis_atoms=table.basis_atoms)
+        every = indicators.disclosure.protect_summarised(published, table.summaries, zero_atoms=table.zero_atoms)
+        assert (forest.primary, forest.secondary, forest.exposed) == (every.primary, every.secondary, every.exposed)
+        assert forest.exposed == frozenset()
+        assert forest.primary and forest.secondary  # something to protect, and complements chosen

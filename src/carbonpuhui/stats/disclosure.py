@@ -15,19 +15,27 @@ decision, e.g. an agency's own figures shown to its officers).
 
 Secondary suppression. An attacker who knows every published figure can solve linear equations:
 a suppressed figure is *exposed* when its coefficient vector lies in the span of the published
-figures' vectors (totals minus parts, across overlapping tables and quarters). A published figure
-whose coefficients are all positive and whose value is 0 also tells the attacker that each of its
-atoms is 0 (atoms are non-negative), so those atoms' unit vectors join the span. The audit is exact:
-sparse Gaussian elimination over the rationals (``int`` / ``Fraction``), done once for the published
-span; each suppressed vector is then reduced against it. While some suppressed figure is exposed,
-the greedy step takes the attack relation found (the published figures combined to recover it) and
-suppresses a figure of it that is not exempt: one that breaks the relation alone if there is one
-(a coloop: no other published combination replaces it), else the cheapest: changes (figures with a
-negative coefficient) before levels, since a change is void once either level is hidden, then the
-smallest total, fewest contributors, key order, figures of total 0 last. Figures that share no atoms
-are audited apart. A final pass publishes again every secondary suppression that turns out
-unnecessary (most expensive first), so no single secondary suppression is redundant. The result is
-exact but not optimal (minimum-cost suppression is NP-hard). Output depends neither on the input
+figures' vectors (totals minus parts, across overlapping tables and quarters). Atoms are
+non-negative, so a published all-positive sum of 0 tells the attacker that each of its atoms is 0;
+the audit goes further and takes every atom of total 0 as known (a figure made of such atoms alone
+is 0 and published). The audit is exact: sparse Gaussian elimination over the rationals (``int`` /
+``Fraction``). It does not run over the atoms, which may be many (city × industry × category ×
+destination): the atom × figure matrix is first reduced by rows to a reduced echelon basis of at
+most one row per figure, whose columns stand for the figures with exactly the same linear
+relations (``_compress``); a caller that knows a spanning subset of the atoms' rows passes it
+(:func:`protect_summarised`). Figures that share no coordinates are audited apart.
+
+In a component of up to BATCH_ABOVE figures, the greedy step takes the attack relation found for
+an exposed figure (the published figures combined to recover it) and suppresses a figure of it that
+is not exempt: one that breaks the relation alone if there is one (a coloop: no other published
+combination replaces it), else the cheapest: changes (figures with a negative coefficient) before
+levels, since a change is void once either level is hidden, then the smallest total, fewest
+contributors, key order, figures of total 0 last; a final pass publishes again every secondary
+suppression that turns out unnecessary (most expensive first). A larger component is done in one
+pass instead (``_single_pass``): figures are published dearest first, each unless it would expose a
+hidden one, in which case it is hidden too, with the hidden figures' residuals kept up to date, so
+the published set is maximal. Either way no single secondary suppression is redundant; the result
+is exact but not optimal (minimum-cost suppression is NP-hard). Output depends neither on the input
 order nor on hash seeds.
 
 Not done: interval (linear-programming) protection. With non-negativity an attacker may narrow a
@@ -44,7 +52,7 @@ suppressing anything; it is reported in :attr:`Protection.exposed` (the caller d
 from __future__ import annotations
 
 import heapq
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -406,11 +414,38 @@ def _compress(figures: list[_Figure], atom_rows: Iterable[Mapping[int, int]]) ->
     basis = _Span()
     for row in atom_rows:
         basis.add({column[n]: c for n, c in row.items()})
+    _reduced(basis)
     for figure in figures:
         figure.vector = {}
     for coordinate, pivot in enumerate(sorted(basis.rows)):
         for c, entry in basis.rows[pivot][0].items():
             figures[order[c]].vector[coordinate] = entry
+
+
+def _reduced(basis: _Span) -> None:
+    """Back-substitute an echelon basis into reduced form (each pivot column only in its own row).
+    Then a figure that is a pivot column has one coordinate, and any other lists its expression in
+    the pivot figures: the figures' vectors are as sparse as their relations, so later eliminations
+    over them stay cheap."""
+    holding: dict[int, list[int]] = {p: [] for p in basis.rows}
+    for pivot, (row, _) in basis.rows.items():
+        for c in row:
+            if c != pivot and c in holding:
+                holding[c].append(pivot)
+    for pivot in sorted(basis.rows, reverse=True):
+        row = basis.rows[pivot][0]
+        for other in holding[pivot]:
+            target = dict(basis.rows[other][0])
+            factor = target.pop(pivot)
+            for c, v in row.items():
+                if c == pivot:
+                    continue
+                new = _normalised(target.get(c, 0) - factor * v)
+                if new:
+                    target[c] = new
+                else:
+                    target.pop(c, None)
+            basis.rows[other] = (target, {})
 
 
 class _Tables:
@@ -455,7 +490,8 @@ def _components(figures: list[_Figure]) -> list[list[int]]:
     return list(groups.values())
 
 
-# Above this many figures in one component, one elimination serves several greedy steps.
+# Above this many figures in one component, secondary suppression is one publishing pass
+# (_single_pass) rather than greedy rounds that each eliminate the whole component again.
 BATCH_ABOVE = 300
 
 
@@ -465,6 +501,63 @@ def _proportional(vector: Vector, base: Vector, pivot: int) -> bool:
         return False
     factor = Fraction(vector[pivot]) / base[pivot]
     return all(vector.get(c) == factor * v for c, v in base.items())
+
+
+def _single_pass(tables: _Tables, hidden: set[int], exempt: frozenset[Key]) -> tuple[set[int], set[int]]:
+    """Secondary suppression on a large component in one pass, with no re-elimination: publish the
+    figures one by one, exempt ones first, then the dearest to hide first (the reverse of the greedy
+    preference), each unless it would expose a hidden figure, in which case it is hidden too.
+
+    Each hidden figure keeps its residual modulo the published span (fully reduced, so canonical).
+    Publishing a figure adds its residual r as one echelon row; it exposes exactly the hidden figures
+    whose residual is a multiple of r (same support, so same smallest column: they are indexed by it).
+    Spans only grow, so every figure hidden on the way is still needed at the end: the published set
+    is maximal, and no hidden figure lies in the published span (those that do only through exempt
+    figures are returned as exposed)."""
+    figures = tables.figures
+    span = _Span()
+    residual: dict[int, Vector] = {h: dict(figures[h].vector) for h in hidden}
+    by_lead: dict[int, set[int]] = {}
+
+    def index(h: int) -> None:
+        if residual[h]:
+            by_lead.setdefault(min(residual[h]), set()).add(h)
+
+    for h in hidden:
+        index(h)
+    rest = [n for n in tables.order if n not in hidden]
+    first = [n for n in rest if figures[n].key in exempt]
+    later = sorted((n for n in rest if figures[n].key not in exempt), key=lambda n: figures[n].cost, reverse=True)
+    for number in first + later:
+        row = dict(figures[number].vector)
+        span.reduce(row)
+        if not row:
+            continue  # already determined by the published figures: publishing it reveals nothing new
+        pivot = min(row)
+        if figures[number].key not in exempt and any(
+                _proportional(residual[h], row, pivot) for h in by_lead.get(pivot, ())):
+            hidden.add(number)
+            residual[number] = row
+            index(number)
+            continue
+        scale = row[pivot]
+        if scale != 1:
+            row = {c: _normalised(Fraction(v) / scale) for c, v in row.items()}
+        span.rows[pivot] = (row, {})
+        # Keep every residual canonical: eliminate the new pivot column wherever it occurs.
+        for h, vector in residual.items():
+            factor = vector.get(pivot)
+            if factor is None:
+                continue
+            by_lead[min(vector)].discard(h)
+            for c, v in row.items():
+                new = _normalised(vector.get(c, 0) - factor * v)
+                if new:
+                    vector[c] = new
+                else:
+                    vector.pop(c, None)
+            index(h)
+    return hidden, {h for h, vector in residual.items() if not vector}
 
 
 def _secondary(tables: _Tables, hidden: set[int], exempt: frozenset[Key]) -> tuple[set[int], set[int]]:
@@ -540,9 +633,11 @@ def _secondary(tables: _Tables, hidden: set[int], exempt: frozenset[Key]) -> tup
 def _run(figures: list[_Figure], atom_rows: Iterable[Mapping[int, int]], exempt: frozenset[Key],
          secondary: bool) -> tuple[set[int], set[int], set[int]]:
     """The primary, hidden and exposed figure numbers."""
+    primary = {n for n, f in enumerate(figures) if f.sensitive and f.key not in exempt}
+    if not primary:
+        return primary, set(), set()  # nothing to protect
     _compress(figures, atom_rows)
     position = {n: p for p, n in enumerate(sorted(range(len(figures)), key=lambda n: figures[n].rank))}
-    primary = {n for n, f in enumerate(figures) if f.sensitive and f.key not in exempt}
     hidden: set[int] = set()
     exposed: set[int] = set()
     for members in _components(figures):
@@ -551,7 +646,8 @@ def _run(figures: list[_Figure], atom_rows: Iterable[Mapping[int, int]], exempt:
             continue
         tables = _Tables(figures, members, position)
         if secondary:
-            local, still = _secondary(tables, local, exempt)
+            big = len(members) > BATCH_ABOVE
+            local, still = (_single_pass if big else _secondary)(tables, local, exempt)
         else:
             still = set(tables.exposed(local))
         hidden |= local
@@ -580,30 +676,49 @@ def protect(atoms: Mapping[Atom, Contributions], published: Sequence[Published],
 
 
 def protect_summarised(published: Sequence[Published], summaries: Mapping[Key, Summary], *,
-                       zero_atoms: Iterable[Atom] = (), min_contributors: int = MIN_CONTRIBUTORS,
+                       zero_atoms: Iterable[Atom] = (),
+                       basis_atoms: Iterable[Atom] | Callable[[], Iterable[Atom]] | None = None,
+                       min_contributors: int = MIN_CONTRIBUTORS,
                        dominance: Fraction | int | str = DOMINANCE, exempt: Iterable[Key] = frozenset(),
                        secondary: bool = True) -> Protection:
     """:func:`protect` when each figure's contributors are already summed (one :class:`Summary` per
     published key, e.g. computed in SQL): the same rules, without per-contributor data. ``zero_atoms``:
-    the atoms whose magnitudes are all 0 (known to the attacker, as in :func:`protect`)."""
+    the atoms whose magnitudes are all 0 (known to the attacker, as in :func:`protect`). ``basis_atoms``:
+    atoms whose rows (the figures each lies in) span all the non-zero atoms' rows, when the caller's
+    structure tells it (or a function returning them, called only if there is anything to protect):
+    the audit then eliminates only those. Never unsafe whatever the caller passes:
+    fewer rows only add linear relations (credit the attacker with more), so a wrong basis suppresses
+    more, and a figure it then cannot protect is reported in :attr:`Protection.exposed`."""
     share = _dominance(dominance)
     ordered = _ordered(published)
-    zeros = set(zero_atoms)
+    exempt = frozenset(exempt)
     figures = []
-    rows: dict[Atom, dict[int, int]] = {}
-    for number, p in enumerate(ordered):
+    for p in ordered:
         s = summaries[p.key]
         largest, total = _exact(s.largest, p.key), _exact(s.total, p.key)
         if s.contributors < 0 or (s.contributors == 0) != (total == 0) or largest > total:
             raise ValueError(f"{p.key}: inconsistent summary {s}")
         sensitive = s.contributors > 0 and (s.contributors < min_contributors or largest > share * total)
+        positive = not isinstance(p.atoms, Mapping) or min(p.coefficients.values(), default=1) > 0
         figures.append(_Figure(published=p, value=s.value, gross=total, contributors=s.contributors,
-                               sensitive=sensitive, positive=all(c > 0 for c in p.coefficients.values())))
+                               sensitive=sensitive, positive=positive))
+    if not any(f.sensitive and f.key not in exempt for f in figures):
+        return _protection(published, figures, set(), set(), set())  # nothing to protect
+    zeros = set(zero_atoms)
+    if callable(basis_atoms):
+        basis_atoms = basis_atoms()
+    basis = None if basis_atoms is None else set(basis_atoms) - zeros
+    rows: dict[Atom, dict[int, int]] = {}
+    for number, p in enumerate(ordered):
+        if basis is not None:
+            for atom in basis.intersection(p.coefficients):
+                rows.setdefault(atom, {})[number] = p.coefficients[atom]
+            continue
         for atom, coefficient in p.coefficients.items():
             if atom not in zeros:
                 rows.setdefault(atom, {})[number] = coefficient
     atom_rows = [rows[atom] for atom in _sorted_atoms(rows)]
-    return _protection(published, figures, *_run(figures, atom_rows, frozenset(exempt), secondary))
+    return _protection(published, figures, *_run(figures, atom_rows, exempt, secondary))
 
 
 def audit(atoms: Mapping[Atom, Contributions], published: Sequence[Published],

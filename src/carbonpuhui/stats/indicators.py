@@ -11,15 +11,17 @@ suppressed one. Ratios are published only when their numerator and denominator b
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any, Literal
 
+import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carbonpuhui.stats import disclosure, divisions
@@ -181,45 +183,242 @@ DERIVED: dict[str, tuple[str, str, str]] = {
 }
 
 
-@dataclass
-class _Table:
-    """One measure's atoms and the figures over them (all areas, all groupings) for one protect call."""
+def _scaled(values: list[Any]) -> tuple[np.ndarray, int, type]:
+    """Exact values as integers over one common denominator: (numerators, denominator, the values'
+    type for display). int64 when the sums cannot overflow, else Python ints (still exact)."""
+    kinds = {type(v) for v in values}
+    if Fraction in kinds:
+        scale = 1
+        for d in {Fraction(v).denominator for v in values}:
+            scale = scale * d // math.gcd(scale, d)
+        numerators = [int(Fraction(v) * scale) for v in values]
+    elif Decimal in kinds:
+        places = max(0, max(-v.as_tuple().exponent for v in values if type(v) is Decimal))
+        scale = 10**places
+        with localcontext() as context:  # scaleb rounds to the context's precision: make it ample
+            context.prec = 200
+            numerators = [int(v.scaleb(places)) if type(v) is Decimal else v * scale for v in values]
+    else:
+        scale, numerators = 1, [int(v) for v in values]
+    bound = max(map(abs, numerators), default=0) * len(numerators)
+    dtype: Any = np.int64 if bound < 2**62 else object
+    kind = Fraction if Fraction in kinds else Decimal if Decimal in kinds else int
+    return np.array(numerators, dtype=dtype), scale, kind
 
-    province: str
-    atoms: dict[Hashable, dict[str, Any]] = field(default_factory=lambda: defaultdict(dict))
-    figures: dict[Key, set[Hashable]] = field(default_factory=lambda: defaultdict(set))
-    exact: dict[Key, Any] = field(default_factory=lambda: defaultdict(int))
-    groups: dict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
+
+def _typed(numerator: Any, scale: int, kind: type) -> Any:
+    if kind is int:
+        return int(numerator)
+    value = Fraction(int(numerator), scale)
+    return disclosure._typed_sum(value, {kind})  # exact: a decimal sum's denominator is 2^a 5^b
+
+
+def _runs(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sort ``codes``: (order, the start of each run of equal codes, the run's code)."""
+    order = np.argsort(codes, kind="stable")
+    ordered = codes[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(ordered) else np.zeros(0, np.int64)
+    return order, starts, ordered[starts]
+
+
+class _Table:
+    """One measure's atoms and the figures over them (all areas, all groupings) for one protect call.
+
+    Rows (atom, contributor, magnitude) are collected first; ``finish`` then derives every figure at
+    once with NumPy: per figure family (indicator × province or city × total or one dimension), the
+    figure of each atom, then the per-contributor sums, their count, maximum and total (the primary
+    rule's inputs), all in exact integers over a common denominator."""
+
+    def __init__(self, province: str) -> None:
+        self.province = province
+        self._atom: dict[Hashable, int] = {}
+        self._info: list[tuple[tuple[str, ...], str | None, dict[str, str]]] = []
+        self._who: dict[str, int] = {}
+        self._rows: list[tuple[int, int]] = []
+        self._magnitudes: list[Any] = []
+        self._exacts: list[Any] = []
+        self._adjust: dict[Key, Any] = defaultdict(int)
+        self._set: dict[Key, Any] = {}
+        self.figures: dict[Key, frozenset[int]] = {}
+        self.exact: dict[Key, Any] = {}
+        self.summaries: dict[Key, disclosure.Summary] = {}
+        self.groups: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self.zero_atoms: frozenset[int] = frozenset()
+        self.basis_atoms: Callable[[], list[int]] | None = None
+        self._agency_alone: dict[Key, int] = {}  # figures with one positive contributor: who it is
 
     def add(self, atom: Hashable, contributor: str, magnitude: Any, ids: Iterable[str], city: str | None,
             dims: dict[str, str], exact: Any = None) -> None:
         """``magnitude`` (non-negative) is what disclosure control weighs; ``exact`` what is summed for
-        display (the magnitude unless given)."""
-        cell = self.atoms[atom]
-        cell[contributor] = cell.get(contributor, 0) + magnitude
-        value = magnitude if exact is None else exact
-        areas = [self.province] if city is None else [self.province, city + "00"]
-        for indicator in ids:
-            for area in areas:
-                keys = [(indicator, area, TOTAL, TOTAL)]
-                if city is not None:
-                    keys += [(indicator, area, dim, group) for dim, group in dims.items()]
-                    for dim, group in dims.items():
-                        self.groups[(area, dim)].add(group)
-                for key in keys:
-                    self.figures[key].add(atom)
-                    self.exact[key] += value
+        display (the magnitude unless given). An atom's ids, city and groups are the same on every row."""
+        number = self._atom.get(atom)
+        if number is None:
+            number = self._atom[atom] = len(self._info)
+            self._info.append((tuple(ids), city, dict(dims) if city is not None else {}))
+        who = self._who.setdefault(contributor, len(self._who))
+        self._rows.append((number, who))
+        self._magnitudes.append(magnitude)
+        self._exacts.append(magnitude if exact is None else exact)
+
+    @property
+    def atom_count(self) -> int:
+        return len(self._info)
+
+    def adjust(self, key: Key, delta: Any) -> None:
+        """Add ``delta`` to a figure's displayed value (not weighed by disclosure control)."""
+        self._adjust[key] += delta
+
+    def set_exact(self, key: Key, value: Any) -> None:
+        """Display ``value`` for a figure (when it exists) instead of the sum of its rows."""
+        self._set[key] = value
+
+    def finish(self) -> None:
+        if not self._rows:
+            return
+        # Number the atoms and contributors in a canonical order, not the order rows came from the
+        # database: the same data then gives the same elimination, whatever the query plan.
+        atom_order = sorted(self._atom, key=repr)
+        renumber = np.empty(len(atom_order), dtype=np.int64)
+        renumber[[self._atom[a] for a in atom_order]] = np.arange(len(atom_order))
+        self._info = [self._info[self._atom[a]] for a in atom_order]
+        self._atom = {a: k for k, a in enumerate(atom_order)}
+        who_order = sorted(self._who)
+        who_renumber = np.empty(len(who_order), dtype=np.int64)
+        who_renumber[[self._who[w] for w in who_order]] = np.arange(len(who_order))
+        self._who = {w: k for k, w in enumerate(who_order)}
+        rows = np.array(self._rows, dtype=np.int64)
+        atom_of, who_of = renumber[rows[:, 0]], who_renumber[rows[:, 1]]
+        magnitudes, m_scale, m_kind = _scaled(self._magnitudes)
+        exacts, e_scale, e_kind = _scaled(self._exacts)
+        n_atoms = len(self._info)
+        per_atom = np.zeros(n_atoms, dtype=magnitudes.dtype)
+        np.add.at(per_atom, atom_of, magnitudes)
+        self.zero_atoms = frozenset(np.flatnonzero(per_atom == 0).tolist())
+        indicators = sorted({i for ids, _, _ in self._info for i in ids})
+        cities = sorted({c for _, c, _ in self._info if c is not None})
+        city_code = {c: k for k, c in enumerate(cities)}
+        dims = sorted({d for _, _, ds in self._info for d in ds})
+        groups = {d: sorted({ds[d] for _, _, ds in self._info if d in ds}) for d in dims}
+        group_code = {d: {g: k for k, g in enumerate(gs)} for d, gs in groups.items()}
+        has = np.array([[i in ids for i in indicators] for ids, _, _ in self._info], dtype=bool)
+        city = np.array([city_code[c] if c is not None else -1 for _, c, _ in self._info], dtype=np.int64)
+        group = {d: np.array([group_code[d].get(ds.get(d), -1) for _, _, ds in self._info], dtype=np.int64)
+                 for d in dims}
+        for column, indicator in enumerate(indicators):
+            for local in (False, True):
+                for dim in [TOTAL, *dims]:
+                    mask = has[:, column].copy()
+                    if local or dim != TOTAL:
+                        mask &= city >= 0  # groups and cities: attributed atoms only
+                    width = len(groups[dim]) if dim != TOTAL else 1
+                    code = (city if local else np.zeros(n_atoms, np.int64)) * width
+                    if dim != TOTAL:
+                        mask &= group[dim] >= 0
+                        code = code + group[dim]
+                    if not mask.any():
+                        continue
+                    self._family(indicator, local, dim, groups.get(dim), cities, width, np.where(mask, code, -1),
+                                 atom_of, who_of, magnitudes, m_scale, m_kind, exacts, e_scale, e_kind)
+        # Only a table with something to protect needs it (disclosure asks for it then).
+        self.basis_atoms = lambda: self._forest(has, city, group, dims, per_atom != 0)
+        for key, delta in self._adjust.items():
+            self.exact[key] = self.exact.get(key, 0) + delta
+        for key, value in self._set.items():
+            if key in self.exact:
+                self.exact[key] = value
+        for key in self.figures:
+            if key[2] != TOTAL:
+                self.groups[(key[1], key[2])].add(key[3])
+
+    def _forest(self, has: np.ndarray, city: np.ndarray, group: dict[str, np.ndarray], dims: list[str],
+                nonzero: np.ndarray) -> list[int]:
+        """Atoms whose rows (the figures each lies in) span every atom's row, for the secondary audit.
+
+        An atom lies in its indicators' totals and in one group per dimension, so with κ = (its city,
+        its indicators), its row is f(κ, its groups but the last dimension's) + g(κ, its last group).
+        Take the bipartite graph of those two halves with the atoms as edges: along any path, a row is
+        the alternating sum of the path's rows, so a spanning forest's atoms span all the others
+        exactly (union-find). The audit then eliminates a few thousand rows, not every atom."""
+        atoms = np.flatnonzero(nonzero)
+        if not len(atoms):
+            return []
+        # The dimension with the most groups alone on one side keeps the forest small.
+        dims = sorted(dims, key=lambda d: (int(group[d].max(initial=0)), d))
+        kappa = [city[atoms], *(has[atoms, k].astype(np.int64) for k in range(has.shape[1]))]
+        rest = [group[d][atoms] for d in dims[:-1]]
+        last = [group[dims[-1]][atoms]] if dims else []
+        # Vertices as integers: one side's (κ, groups but the last), then the other's (κ, last group).
+        _, left = np.unique(np.stack([*kappa, *rest], axis=1), axis=0, return_inverse=True)
+        _, right = np.unique(np.stack([*kappa, *last], axis=1), axis=0, return_inverse=True)
+        left, right = left.reshape(-1), right.reshape(-1) + int(left.max()) + 1
+        parent = list(range(int(right.max()) + 1))
+
+        def root(x: int) -> int:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        chosen = []
+        for atom, a, b in zip(atoms.tolist(), left.tolist(), right.tolist(), strict=True):
+            a, b = root(a), root(b)
+            if a != b:
+                parent[a] = b
+                chosen.append(atom)
+        return chosen
+
+    def _family(self, indicator: str, local: bool, dim: str, groups: list[str] | None, cities: list[str],
+                width: int, code: np.ndarray, atom_of: np.ndarray, who_of: np.ndarray, magnitudes: np.ndarray,
+                m_scale: int, m_kind: type, exacts: np.ndarray, e_scale: int, e_kind: type) -> None:
+        def key_of(c: int) -> Key:
+            area = cities[c // width] + "00" if local else self.province
+            return (indicator, area, TOTAL, TOTAL) if dim == TOTAL else (indicator, area, dim, groups[c % width])
+
+        atoms = np.flatnonzero(code >= 0)
+        order, starts, figure_codes = _runs(code[atoms])
+        for c, members in zip(figure_codes.tolist(), np.split(atoms[order], starts[1:]), strict=True):
+            self.figures[key_of(c)] = frozenset(members.tolist())
+        row_code = code[atom_of]
+        inside = np.flatnonzero(row_code >= 0)
+        row_code = row_code[inside]
+        # Per (figure, contributor): one sort, then sums over runs.
+        n_who = int(who_of.max()) + 1
+        pair = row_code * n_who + who_of[inside]
+        order, starts, pairs = _runs(pair)
+        sums = np.add.reduceat(magnitudes[inside][order], starts) if len(starts) else magnitudes[:0]
+        exact = np.add.reduceat(exacts[inside][order], starts) if len(starts) else exacts[:0]
+        figure_of_pair = pairs // n_who
+        _, f_starts, f_codes = _runs(figure_of_pair)  # already sorted: the runs are in place
+        positive = sums > 0
+        counts = np.add.reduceat(positive.astype(np.int64), f_starts)
+        largest = np.maximum.reduceat(sums, f_starts)
+        totals = np.add.reduceat(np.where(positive, sums, 0), f_starts)
+        values = np.add.reduceat(exact, f_starts)
+        lone = np.add.reduceat(np.where(positive, pairs % n_who, 0), f_starts)  # the one positive contributor
+        for k, c in enumerate(f_codes.tolist()):
+            key = key_of(c)
+            n = int(counts[k])
+            self.summaries[key] = disclosure.Summary(
+                value=_typed(values[k], e_scale, e_kind), contributors=n,
+                largest=Fraction(int(largest[k]) if n else 0, m_scale), total=Fraction(int(totals[k]), m_scale))
+            self.exact[key] = self.summaries[key].value
+            if n == 1:
+                self._agency_alone[key] = int(lone[k])
 
     def protect(self, exempt_org: str | None = None) -> disclosure.Protection:
-        published = [disclosure.Published(key, frozenset(atoms)) for key, atoms in self.figures.items()]
+        published = [disclosure.Published(key, atoms) for key, atoms in self.figures.items()]
         exempt: set[Key] = set()
-        if exempt_org is not None:
+        if exempt_org is not None and exempt_org in self._who:
             # An agency's officers already know the figures made of their agency's tenders alone.
-            for key, atoms in self.figures.items():
-                who = {c for a in atoms for c, m in self.atoms[a].items() if m}
-                if who and who <= {exempt_org}:
-                    exempt.add(key)
-        return disclosure.protect(self.atoms, published, exempt=frozenset(exempt))
+            own = self._who[exempt_org]
+            exempt = {key for key, who in self._agency_alone.items() if who == own}
+        protection = disclosure.protect_summarised(published, self.summaries, zero_atoms=self.zero_atoms,
+                                                   basis_atoms=self.basis_atoms, exempt=frozenset(exempt))
+        if protection.exposed and self.basis_atoms is not None:
+            # Not expected (the forest spans exactly), but then every atom decides, at full cost.
+            protection = disclosure.protect_summarised(published, self.summaries, zero_atoms=self.zero_atoms,
+                                                       exempt=frozenset(exempt))
+        return protection
 
 
 @dataclass
@@ -234,6 +433,7 @@ class _Result:
 
     def take(self, table: _Table, ids: Iterable[str], agency: str | None = None) -> None:
         """Protect ``table`` and keep its figures (``protected=False``: the raw figures, for tests)."""
+        table.finish()
         protection = table.protect(agency) if self.protected else None
         for key in table.figures:
             self.status[key] = protection.status(key) if protection is not None else "published"
@@ -294,7 +494,7 @@ async def _credits(repo: StatsRepository, province: str, quarter: Quarter, resul
             parts = min(people.unattested, UNATTESTED_SPLIT)
             for who, share in _split(row.grams, parts, "unattested").items():
                 grams.add(("c", "trip", None), who, share, [ids["trip"]], None, {}, exact=0)
-            grams.exact[(ids["trip"], province, TOTAL, TOTAL)] += row.grams
+            grams.adjust((ids["trip"], province, TOTAL, TOTAL), row.grams)
             continue
         if row.city is None:
             continue  # a merchant or operator without a profile: in no division
@@ -316,13 +516,13 @@ async def _credits(repo: StatsRepository, province: str, quarter: Quarter, resul
         heads.add(("a", None), who, share, ["active_people"], None, {}, exact=0)
     for city, n in people.cities.items():
         if city is not None:
-            heads.exact[("active_people", city + "00", TOTAL, TOTAL)] = n
+            heads.set_exact(("active_people", city + "00", TOTAL, TOTAL), n)
     for (city, industry), n in people.cells.items():
         if city is not None:
-            heads.exact[("active_people", city + "00", "industry", industry or "other")] = n
+            heads.set_exact(("active_people", city + "00", "industry", industry or "other"), n)
     for industry, n in people.industries.items():
-        heads.exact[("active_people", province, "industry", industry or "other")] = n
-    heads.exact[("active_people", province, TOTAL, TOTAL)] = people.total
+        heads.set_exact(("active_people", province, "industry", industry or "other"), n)
+    heads.set_exact(("active_people", province, TOTAL, TOTAL), people.total)
     result.take(heads, ids=["active_people"])
 
 
@@ -455,10 +655,12 @@ async def compute(session: AsyncSession, *, area: str, quarter: Quarter, by: By,
     province = divisions.province_of(area)
     repo = StatsRepository(session)
     result = _Result(protected=protected)
+    await repo.tune()
     unattributed = await _products(repo, province, quarter, result)
     await _credits(repo, province, quarter, result)
     await _procurement(repo, province, quarter, result, agency)
     await _trade(repo, province, quarter, result)
+    await repo.untune()  # (on an error the transaction is rolled back, and its SET LOCAL with it)
     indicators = []
     for indicator in ORDER:
         unit, names, definition = DEFINITIONS[indicator]
