@@ -194,7 +194,7 @@ class ExportShipmentController(Controller):
                             next_cursor=encode_cursor(f"{rows[-1].quarter}|{rows[-1].id}") if more else None)
         return Response(page, headers=PRIVATE)
 
-    @delete("/batches/{batch_id:str}", **access(roles=("merchant",), errors=(404, 422)), status_code=HTTP_200_OK,
+    @delete("/batches/{batch_id:str}", **access(roles=("merchant",), errors=(404, 409, 422)), status_code=HTTP_200_OK,
             summary="Withdraw a batch of your shipments (a wrong import), all of it")
     async def withdraw(self, batch_id: BatchPath, db_session: DbSession,
                        principal: CurrentPrincipal) -> Response[BatchWithdrawn]:

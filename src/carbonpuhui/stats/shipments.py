@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carbonpuhui.auth import Principal
 from carbonpuhui.errors import (
+    ConflictError,
     FieldError,
     ForbiddenError,
     NotFoundError,
@@ -36,8 +37,9 @@ from carbonpuhui.factors.service import enterprise_of, fits, plain
 from carbonpuhui.footprints.gtin import InvalidGTIN, normalise_gtin
 from carbonpuhui.footprints.models import Product
 from carbonpuhui.i18n import N_, translate
+from carbonpuhui.stats import divisions
 from carbonpuhui.stats.api_schemas import MAX_ITEMS, ShipmentIn, ShipmentOut
-from carbonpuhui.stats.models import ExportShipment
+from carbonpuhui.stats.models import ExportShipment, Organisation, Site, StatReport
 from carbonpuhui.stats.quarters import Quarter
 
 CSV_COLUMNS = ("quarter", "gtin", "hs_code", "destination", "quantity", "value_cents")
@@ -47,6 +49,9 @@ MAX_REPORTED_ERRORS = 1_000
 # separate customs territories and count as destinations, as in China's customs statistics).
 HOME = "CN"
 NOT_YOURS = N_("Not one of your organisation's products.")
+# Once a city's report for a quarter is submitted, that quarter's shipments there are closed: a later
+# declaration (or withdrawal) would make revision 2 minus revision 1 one enterprise's own figure.
+CLOSED = N_("The report of {city} for {quarter} has been submitted: that quarter's declarations are closed.")
 _IN_CHUNK = 500  # GTINs per IN (...) lookup: far below SQLite's and asyncpg's parameter limits
 # Locates a problem: (index or line, column) -> (field, line).
 Locate = Callable[[int, str | None], tuple[str | None, int | None]]
@@ -233,6 +238,13 @@ class ShipmentService:
             if checked.gtin not in owned:
                 field, line = locate(where, "gtin")
                 found.append((where, FieldError(field=field, line=line, message=translate(NOT_YOURS, locale))))
+        closed = await self._closed(org, [(c.gtin, c.quarter) for _, c in good if c.gtin in owned])
+        for where, checked in good:
+            city = closed.get((checked.gtin, checked.quarter))
+            if city is not None:
+                field, line = locate(where, "quarter")
+                found.append((where, FieldError(field=field, line=line, message=translate(
+                    CLOSED, locale, city=city, quarter=checked.quarter))))
         found.sort(key=lambda f: f[0])  # stable: an item's own problems keep their order
         errors = [e for _, e in found]
         if errors:
@@ -264,8 +276,40 @@ class ShipmentService:
         stmt = stmt.order_by(ExportShipment.quarter, ExportShipment.id).limit(limit)
         return (await self.session.scalars(stmt)).all()
 
+    async def _closed(self, org: str, items: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """(gtin, quarter) -> the city whose submitted report for that quarter covers the product
+        (its site's city, else its owner's seat's), for the items that fall in a closed quarter."""
+        quarters = {quarter for _, quarter in items}
+        if not quarters:
+            return {}
+        submitted = set((await self.session.execute(
+            select(StatReport.city_code, StatReport.quarter).where(StatReport.quarter.in_(sorted(quarters)))
+            .distinct())).all())
+        if not submitted:
+            return {}
+        seat = (await self.session.scalar(select(Organisation.division_code).where(Organisation.org == org)))
+        gtins = sorted({gtin for gtin, _ in items})
+        place: dict[str, str | None] = {}
+        for start in range(0, len(gtins), _IN_CHUNK):
+            rows = await self.session.execute(
+                select(Product.gtin, Site.division_code).outerjoin(Site, Site.id == Product.site_id)
+                .where(Product.gtin.in_(gtins[start:start + _IN_CHUNK])))
+            place.update({gtin: site or seat for gtin, site in rows})
+        closed: dict[tuple[str, str], str] = {}
+        for gtin, quarter in items:
+            code = place.get(gtin)
+            if code is not None and (divisions.city_of(code), quarter) in submitted:
+                closed[(gtin, quarter)] = divisions.city_of(code)
+        return closed
+
     async def withdraw(self, batch_id: str, actor: Principal) -> int:
         org = enterprise_of(actor) or ""  # no organisation: no batch is its
+        rows = (await self.session.execute(select(ExportShipment.gtin, ExportShipment.quarter).where(
+            ExportShipment.batch_id == batch_id, ExportShipment.org == org))).all()
+        closed = await self._closed(org, rows)
+        if closed:
+            (_, quarter), city = next(iter(closed.items()))
+            raise ConflictError(CLOSED, reason="quarter_closed", city=city, quarter=quarter)
         result = await self.session.execute(
             delete(ExportShipment).where(ExportShipment.batch_id == batch_id, ExportShipment.org == org))
         if not result.rowcount:  # none, or another organisation's: the same answer
