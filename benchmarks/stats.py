@@ -39,7 +39,6 @@ from carbonpuhui.db.engine import create_engine, normalise_url
 from carbonpuhui.db.migrate import upgrade
 from carbonpuhui.stats import divisions, indicators
 from carbonpuhui.stats.quarters import Quarter
-from carbonpuhui.stats.repository import TUNING
 
 QUARTER = Quarter(2025, 1)
 INDUSTRIES = ["steel", "tyres", "textiles", "chemicals", "building_materials", "paper", "machinery", "food"]
@@ -162,13 +161,19 @@ async def seed(dsn: str, args: argparse.Namespace) -> dict[str, int]:
 
 async def measure(url: str, args: argparse.Namespace) -> None:
     engine = create_engine(url)
-    statements: list[tuple[float, str, Any]] = []
+    statements: list[tuple[float, str, Any, tuple[str, ...]]] = []
+    settings: dict[str, str] = {}  # the SET LOCALs in force (compute() sets some around single queries)
 
     def before(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
         conn.info["started"] = time.perf_counter()
+        if statement.startswith("SET LOCAL "):
+            settings[statement.split()[2]] = statement
+        elif statement.startswith("RESET "):
+            settings.pop(statement.split()[1], None)
 
     def after(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-        statements.append((time.perf_counter() - conn.info["started"], statement, parameters))
+        statements.append((time.perf_counter() - conn.info["started"], statement, parameters,
+                           tuple(settings.values())))
 
     sessions = async_sessionmaker(engine)
     try:
@@ -222,21 +227,21 @@ async def measure(url: str, args: argparse.Namespace) -> None:
             total = time.perf_counter() - began
         event.remove(engine.sync_engine, "before_cursor_execute", before)
         event.remove(engine.sync_engine, "after_cursor_execute", after)
-        in_sql = sum(s for s, _, _ in statements)
+        in_sql = sum(s[0] for s in statements)
         print(f"\none province compute: {total * 1e3:.0f} ms, of which {in_sql * 1e3:.0f} ms in {len(statements)} "
               f"queries, {(total - in_sql) * 1e3:.0f} ms in Python (rows -> atoms -> disclosure control)")
         statements = [s for s in statements if not s[1].startswith(("SET ", "RESET "))]
-        for spent, statement, _ in sorted(statements, reverse=True):
+        for spent, statement, *_ in sorted(statements, key=lambda s: s[0], reverse=True):
             print(f"  {spent * 1e3:7.1f} ms  {' '.join(statement.split())[:110]}")
-        spent, statement, parameters = max(statements, key=lambda s: s[0])
+        spent, statement, parameters, in_force = max(statements, key=lambda s: s[0])
         async with engine.connect() as conn:
             raw = await conn.get_raw_connection()
             driver = raw.driver_connection
-            async with driver.transaction():  # the settings compute() runs its queries with
-                for setting in TUNING:
+            async with driver.transaction():  # the settings compute() ran this query with
+                for setting in in_force:
                     await driver.execute(setting)
                 plan = await driver.fetch("EXPLAIN (ANALYZE, BUFFERS) " + statement, *parameters)
-        print("\nEXPLAIN (ANALYZE, BUFFERS) of the slowest query:")
+        print("\nEXPLAIN (ANALYZE, BUFFERS) of the slowest query, under " + "; ".join(in_force) + ":")
         print(statement)
         for row in plan:
             print("  " + row[0])

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import Decimal, localcontext
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any, Literal
@@ -26,14 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carbonpuhui.stats import disclosure, divisions
 from carbonpuhui.stats.quarters import Quarter
-from carbonpuhui.stats.repository import StatsRepository
+from carbonpuhui.stats.repository import EXACT, StatsRepository
 from carbonpuhui.stats.schemas import Area, Cell, Indicator, Indicators, Period
 
 By = Literal["industry", "category"]
 Key = tuple[str, ...]
 TOTAL = "*"
 TOTAL_NAMES = {"zh-Hans": "合计", "zh-Hant": "合計", "en": "Total"}
-RATIO_PLACES = Decimal("0.0001")
+RATIO_DIGITS = 4  # decimal places of ratios
 UNATTESTED_SPLIT = 10  # unattested travel: people, not enterprises (see _credits)
 
 _ATTRIBUTION = {
@@ -193,11 +193,12 @@ def _scaled(values: list[Any]) -> tuple[np.ndarray, int, type]:
             scale = scale * d // math.gcd(scale, d)
         numerators = [int(Fraction(v) * scale) for v in values]
     elif Decimal in kinds:
-        places = max(0, max(-v.as_tuple().exponent for v in values if type(v) is Decimal))
-        scale = 10**places
-        with localcontext() as context:  # scaleb rounds to the context's precision: make it ample
-            context.prec = 200
-            numerators = [int(v.scaleb(places)) if type(v) is Decimal else v * scale for v in values]
+        # Exact ratios (a decimal's denominator is 2^a 5^b), over their denominators' least common multiple.
+        ratios = [v.as_integer_ratio() if type(v) is Decimal else (int(v), 1) for v in values]
+        scale = 1
+        for d in {d for _, d in ratios}:
+            scale = scale * d // math.gcd(scale, d)
+        numerators = [n * (scale // d) for n, d in ratios]
     else:
         scale, numerators = 1, [int(v) for v in values]
     bound = max(map(abs, numerators), default=0) * len(numerators)
@@ -234,7 +235,8 @@ class _Table:
         self._atom: dict[Hashable, int] = {}
         self._info: list[tuple[tuple[str, ...], str | None, dict[str, str]]] = []
         self._who: dict[str, int] = {}
-        self._rows: list[tuple[int, int]] = []
+        self._atom_rows: list[int] = []  # per row: its atom's and its contributor's numbers
+        self._who_rows: list[int] = []
         self._magnitudes: list[Any] = []
         self._exacts: list[Any] = []
         self._adjust: dict[Key, Any] = defaultdict(int)
@@ -251,14 +253,30 @@ class _Table:
             dims: dict[str, str], exact: Any = None) -> None:
         """``magnitude`` (non-negative) is what disclosure control weighs; ``exact`` what is summed for
         display (the magnitude unless given). An atom's ids, city and groups are the same on every row."""
-        number = self._atom.get(atom)
-        if number is None:
-            number = self._atom[atom] = len(self._info)
-            self._info.append((tuple(ids), city, dict(dims) if city is not None else {}))
-        who = self._who.setdefault(contributor, len(self._who))
-        self._rows.append((number, who))
-        self._magnitudes.append(magnitude)
-        self._exacts.append(magnitude if exact is None else exact)
+        self.add_many([atom], [contributor], [magnitude], None if exact is None else [exact],
+                      lambda _: (ids, city, dims))
+
+    def add_many(self, atoms: list[Hashable], contributors: list[str], magnitudes: list[Any],
+                 exacts: list[Any] | None, describe: Callable[[int], tuple[Iterable[str], str | None,
+                                                                            dict[str, str]]]) -> None:
+        """``add`` for many rows at once (column-wise); ``describe(k)`` gives the ids, city and groups of
+        row k's atom, asked only for the first row of each atom."""
+        if not len(atoms) == len(contributors) == len(magnitudes):
+            raise ValueError("add_many: columns of different lengths")
+        numbers, info, who_of = self._atom, self._info, self._who
+        first = dict(zip(reversed(atoms), range(len(atoms) - 1, -1, -1), strict=True))  # atom -> its first row
+        for atom, k in first.items():
+            if atom not in numbers:
+                numbers[atom] = len(info)
+                ids, city, dims = describe(k)
+                info.append((tuple(ids), city, dict(dims) if city is not None else {}))
+        for contributor in dict.fromkeys(contributors):
+            if contributor not in who_of:
+                who_of[contributor] = len(who_of)
+        self._atom_rows.extend(map(numbers.__getitem__, atoms))
+        self._who_rows.extend(map(who_of.__getitem__, contributors))
+        self._magnitudes.extend(magnitudes)
+        self._exacts.extend(magnitudes if exacts is None else exacts)
 
     @property
     def atom_count(self) -> int:
@@ -273,7 +291,7 @@ class _Table:
         self._set[key] = value
 
     def finish(self) -> None:
-        if not self._rows:
+        if not self._atom_rows:
             return
         # Number the atoms and contributors in a canonical order, not the order rows came from the
         # database: the same data then gives the same elimination, whatever the query plan.
@@ -286,22 +304,27 @@ class _Table:
         who_renumber = np.empty(len(who_order), dtype=np.int64)
         who_renumber[[self._who[w] for w in who_order]] = np.arange(len(who_order))
         self._who = {w: k for k, w in enumerate(who_order)}
-        rows = np.array(self._rows, dtype=np.int64)
-        atom_of, who_of = renumber[rows[:, 0]], who_renumber[rows[:, 1]]
+        atom_of = renumber[np.array(self._atom_rows, dtype=np.int64)]
+        who_of = who_renumber[np.array(self._who_rows, dtype=np.int64)]
         magnitudes, m_scale, m_kind = _scaled(self._magnitudes)
-        exacts, e_scale, e_kind = _scaled(self._exacts)
+        if self._exacts == self._magnitudes and set(map(type, self._exacts)) == set(map(type, self._magnitudes)):
+            exacts, e_scale, e_kind = magnitudes, m_scale, m_kind  # (most tables: nothing negative)
+        else:
+            exacts, e_scale, e_kind = _scaled(self._exacts)
         n_atoms = len(self._info)
         per_atom = np.zeros(n_atoms, dtype=magnitudes.dtype)
         np.add.at(per_atom, atom_of, magnitudes)
         self.zero_atoms = frozenset(np.flatnonzero(per_atom == 0).tolist())
-        indicators = sorted({i for ids, _, _ in self._info for i in ids})
+        ids_number: dict[tuple[str, ...], int] = {}
+        ids_of = np.array([ids_number.setdefault(ids, len(ids_number)) for ids, _, _ in self._info], dtype=np.int64)
+        indicators = sorted({i for ids in ids_number for i in ids})
         cities = sorted({c for _, c, _ in self._info if c is not None})
         city_code = {c: k for k, c in enumerate(cities)}
         dims = sorted({d for _, _, ds in self._info for d in ds})
         groups = {d: sorted({ds[d] for _, _, ds in self._info if d in ds}) for d in dims}
         group_code = {d: {g: k for k, g in enumerate(gs)} for d, gs in groups.items()}
-        has = np.array([[i in ids for i in indicators] for ids, _, _ in self._info], dtype=bool)
-        city = np.array([city_code[c] if c is not None else -1 for _, c, _ in self._info], dtype=np.int64)
+        has = np.array([[i in ids for i in indicators] for ids in ids_number], dtype=bool)[ids_of]
+        city = np.array([city_code.get(c, -1) for _, c, _ in self._info], dtype=np.int64)
         group = {d: np.array([group_code[d].get(ds.get(d), -1) for _, _, ds in self._info], dtype=np.int64)
                  for d in dims}
         for column, indicator in enumerate(indicators):
@@ -542,8 +565,9 @@ async def _procurement(repo: StatsRepository, province: str, quarter: Quarter, r
         dims = {"industry": row.industry or "other", "category": row.category}
         awards.add(("a", row.city, dims["industry"], row.category), row.org, 1, ["awarded_bids"], row.city, dims)
         if row.baseline is not None:
-            footprint = row.bid_kgco2e_per_unit * row.quantity
-            baseline = row.baseline * row.quantity
+            with localcontext(EXACT):
+                footprint = row.bid_kgco2e_per_unit * row.quantity
+                baseline = row.baseline * row.quantity
             kg.add(("f", row.city, dims["industry"], row.category), row.org, max(footprint, Decimal(0)),
                    ["awarded_footprint_kg"], row.city, dims, exact=footprint)
             kg.add(("b", row.city, dims["industry"], row.category), row.org, max(baseline, Decimal(0)),
@@ -555,19 +579,30 @@ async def _procurement(repo: StatsRepository, province: str, quarter: Quarter, r
 
 async def _trade(repo: StatsRepository, province: str, quarter: Quarter, result: _Result) -> None:
     value, volume, label = _Table(province), _Table(province), _Table(province)
-    for row in await repo.shipments(province, quarter):
-        if row.city is None:
-            continue
-        dims = {"industry": row.industry or "other", "category": row.category, "destination": row.destination}
-        atom = (row.city, dims["industry"], row.category, row.destination, row.covered)
-        value.add(("v", *atom), row.org, row.value_cents,
-                  ["export_value_cents", *(["export_value_covered_cents"] if row.covered else [])], row.city, dims)
-        volume.add(("q", *atom), row.org, max(row.volume_kg, Decimal(0)),
-                   ["export_volume_kg_baseline", *(["export_volume_covered_kg_baseline"] if row.covered else [])],
-                   row.city, dims, exact=row.volume_kg)
-        if row.covered:
-            label.add(("l", *atom), row.org, max(row.label_kg, Decimal(0)), ["_export_label_kg"], row.city, dims,
-                      exact=row.label_kg)
+    rows = [row for row in await repo.shipments(province, quarter) if row.city is not None]
+    covered = [row for row in rows if row.covered]
+    zero = Decimal(0)
+
+    def atoms(kind: str, of: list[Any]) -> list[Hashable]:
+        return [(kind, r.city, r.industry or "other", r.category, r.destination, r.covered) for r in of]
+
+    def describe(of: list[Any], plain: list[str], cover: list[str]) -> Callable[[int], Any]:
+        def atom_info(k: int) -> tuple[list[str], str, dict[str, str]]:
+            r = of[k]
+            dims = {"industry": r.industry or "other", "category": r.category, "destination": r.destination}
+            return (cover if r.covered else plain), r.city, dims
+        return atom_info
+
+    orgs = [r.org for r in rows]
+    value.add_many(atoms("v", rows), orgs, [r.value_cents for r in rows], None,
+                   describe(rows, ["export_value_cents"], ["export_value_cents", "export_value_covered_cents"]))
+    volumes = [r.volume_kg for r in rows]
+    volume.add_many(atoms("q", rows), orgs, [zero if v < zero else v for v in volumes], volumes,
+                    describe(rows, ["export_volume_kg_baseline"],
+                             ["export_volume_kg_baseline", "export_volume_covered_kg_baseline"]))
+    labels = [r.label_kg for r in covered]
+    label.add_many(atoms("l", covered), [r.org for r in covered], [zero if v < zero else v for v in labels], labels,
+                   describe(covered, ["_export_label_kg"], ["_export_label_kg"]))
     result.take(value, ids=["export_value_cents", "export_value_covered_cents",
                                          "export_value_covered_share"])
     result.take(volume, ids=["export_volume_kg_baseline", "export_volume_covered_kg_baseline",
@@ -578,10 +613,11 @@ async def _trade(repo: StatsRepository, province: str, quarter: Quarter, result:
 def _text(value: Any, unit: str) -> int | str:
     if unit in ("count", "g", "cents", "people"):
         return int(value)
-    exact = Decimal(value) if not isinstance(value, Fraction) else Decimal(value.numerator) / value.denominator
-    if exact == exact.to_integral_value():
-        return str(exact.quantize(Decimal(1)))
-    return format(exact.normalize(), "f")
+    with localcontext(EXACT):  # exact: a sum of decimals has a denominator 2^a 5^b
+        exact = Decimal(value) if not isinstance(value, Fraction) else Decimal(value.numerator) / value.denominator
+        if exact == exact.to_integral_value():
+            return str(exact.quantize(Decimal(1)))
+        return format(exact.normalize(), "f")
 
 
 def _derived(indicator: str, key_of: Any, result: _Result) -> tuple[int | str | None, str]:
@@ -592,11 +628,14 @@ def _derived(indicator: str, key_of: Any, result: _Result) -> tuple[int | str | 
     if status != "published":
         return None, status
     if kind == "difference":
-        return _text(Decimal(a) - Decimal(b), "kg"), status
+        with localcontext(EXACT):
+            return _text(Decimal(a) - Decimal(b), "kg"), status
     if not b:
         return None, status  # nothing to divide by: no ratio, and nothing hidden
-    ratio = Fraction(a) / Fraction(b)
-    return str((Decimal(ratio.numerator) / Decimal(ratio.denominator)).quantize(RATIO_PLACES, ROUND_HALF_EVEN)), status
+    # Rounded once, exactly (round() of a Fraction is half-even), not after a rounded division.
+    ten_thousandths = round(Fraction(a) / Fraction(b) * 10**RATIO_DIGITS)
+    with localcontext(EXACT):
+        return str(Decimal(ten_thousandths).scaleb(-RATIO_DIGITS)), status
 
 
 @lru_cache(maxsize=512)

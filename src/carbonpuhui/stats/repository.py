@@ -12,9 +12,8 @@ sum is made exactly in Python (SQLite is for small installations and tests).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any
+from decimal import Context, Decimal, localcontext
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -52,12 +51,23 @@ _tenders = table(
 _bids = table("bids", column("id", String), column("kgco2e_per_unit", DecimalText()))
 
 
+# Decimal arithmetic on figures meant to be exact: quantities and factors have up to 30 digits either side
+# of the point, so products and sums need far more than the default context's 28 significant digits.
+EXACT = Context(prec=200)
+# SQLite sums integers in 64 bits and fails on overflow: sums of large integers are taken in two parts
+# (quotient and remainder by SPLIT; SQLite's / and % truncate alike, so v = v/SPLIT*SPLIT + v%SPLIT),
+# each far from overflowing, and recombined exactly in Python.
+SPLIT = 10**6
+
 # PostgreSQL settings for the statistics queries (see StatsRepository.tune).
 TUNING = ("SET LOCAL work_mem = '64MB'", "SET LOCAL enable_nestloop = off")
+# ... and for the products' and shipments' aggregates alone: hash them rather than sort (the planner,
+# misled by the same filter, expects a few hundred groups and sorts a hundred thousand rows on five
+# text keys; hashing is about a third faster). Not for the distinct counts, which need the sort.
+HASHED = "SET LOCAL enable_sort = off"
 
 
-@dataclass(frozen=True)
-class ProductRow:
+class ProductRow(NamedTuple):
     city: str | None  # "3706" (the division's first four digits), None: the owner has no profile
     industry: str | None
     category: str
@@ -69,8 +79,7 @@ class ProductRow:
     baseline: Decimal | None
 
 
-@dataclass(frozen=True)
-class CreditRow:
+class CreditRow(NamedTuple):
     kind: str  # purchase | trip | redemption
     city: str | None
     industry: str | None
@@ -78,8 +87,7 @@ class CreditRow:
     grams: int
 
 
-@dataclass(frozen=True)
-class PeopleCounts:
+class PeopleCounts(NamedTuple):
     """Distinct person accounts with an attributed credit entry: per (city, industry), per city, per
     industry (province-wide), and the province total (which also counts unattested travel)."""
 
@@ -91,8 +99,7 @@ class PeopleCounts:
     unattested_g: int
 
 
-@dataclass(frozen=True)
-class TenderRow:
+class TenderRow(NamedTuple):
     city: str | None
     industry: str | None
     category: str
@@ -101,8 +108,7 @@ class TenderRow:
     count: int
 
 
-@dataclass(frozen=True)
-class AwardRow:
+class AwardRow(NamedTuple):
     city: str | None
     industry: str | None
     category: str
@@ -112,8 +118,7 @@ class AwardRow:
     baseline: Decimal | None  # the tender's benchmark snapshot, per functional unit
 
 
-@dataclass(frozen=True)
-class ShipmentRow:
+class ShipmentRow(NamedTuple):
     city: str | None
     industry: str | None
     category: str
@@ -154,6 +159,7 @@ class StatsRepository:
         if self.exact:
             await self.session.execute(text("RESET work_mem"))
             await self.session.execute(text("RESET enable_nestloop"))
+            await self.session.execute(text("RESET enable_sort"))
 
     def _text_keys(self, *exprs: Any) -> list[Any]:
         """GROUP BY keys: on PostgreSQL in the "C" collation, whose byte-wise sort is several times
@@ -162,8 +168,32 @@ class StatsRepository:
             return list(exprs)
         return [expr.collate("C").label(f"k{n}") for n, expr in enumerate(exprs)]
 
+    async def _all(self, stmt: Any, hashed: bool = False) -> list[Any]:
+        """The rows of a Core statement on the session's connection: no ORM result processing, which
+        costs about as much as the query itself for the hundred thousand rows of the province's
+        shipments. ``hashed``: run it under ``HASHED`` (PostgreSQL)."""
+        connection = await self.session.connection()
+        if not (hashed and self.exact):
+            return list((await connection.execute(stmt)).all())
+        await connection.execute(text(HASHED))
+        rows = list((await connection.execute(stmt)).all())
+        await connection.execute(text("RESET enable_sort"))
+        return rows
+
     def _num(self, expr: Any) -> Any:
         return cast(expr, Numeric)
+
+    def _int_sum(self, expr: Any) -> list[Any]:
+        """The measures giving SUM(expr) of an integer column exactly (read back with ``_int_value``):
+        PostgreSQL's SUM of a BIGINT is NUMERIC already; on SQLite, two parts that cannot overflow."""
+        if self.exact:
+            return [func.sum(expr)]
+        return [func.sum(expr // SPLIT), func.sum(expr % SPLIT)]
+
+    def _int_value(self, parts: Any) -> int:
+        if self.exact:
+            return int(parts[0] or 0)
+        return int(parts[0] or 0) * SPLIT + int(parts[1] or 0)
 
     async def products(self, province: str, quarter: Quarter) -> list[ProductRow]:
         division = func.coalesce(Site.division_code, Organisation.division_code)
@@ -185,13 +215,15 @@ class StatsRepository:
                 .where(Product.created_at < quarter.end, or_(division.like(_prefix(province)), division.is_(None)))
                 .group_by(*keys))
         out: list[ProductRow] = []
-        for row in (await self.session.execute(stmt)).all():
+        for row in await self._all(stmt, hashed=True):
             c, ind, cat, org, grade, baseline, comp = row[:7]
             comp = bool(comp)
             if self.exact:
                 count, kg = row[7], Decimal(row[8]) if row[8] is not None else Decimal(0)
             else:
-                count, kg = row[8], Decimal(row[7]) * row[8] if row[7] is not None else Decimal(0)
+                count = row[8]
+                with localcontext(EXACT):
+                    kg = Decimal(row[7]) * row[8] if row[7] is not None else Decimal(0)
             out.append(ProductRow(city=c, industry=ind, category=cat, org=org, grade=grade, count=int(count),
                                   comparable=int(count) if comp else 0, kg_sum=kg,
                                   baseline=Decimal(baseline) if baseline is not None else None))
@@ -202,22 +234,22 @@ class StatsRepository:
         (the merchant's leg of each redemption), in the quarter, by the issuing or rewarding organisation."""
         window = and_(Entry.amount_g > 0, Entry.created_at >= quarter.start, Entry.created_at < quarter.end)
         city = func.substr(Organisation.division_code, 1, 4)
-        claims = (select(Claim.kind, city, Organisation.industry, Claim.issuer, func.sum(Entry.amount_g))
+        claims = (select(Claim.kind, city, Organisation.industry, Claim.issuer, *self._int_sum(Entry.amount_g))
                   .select_from(Entry).join(Claim, Claim.transfer_id == Entry.transfer_id)
                   .outerjoin(Organisation, Organisation.org == Claim.issuer)
                   .where(window).group_by(Claim.kind, city, Organisation.industry, Claim.issuer))
         redeemed = (select(literal("redemption"), city, Organisation.industry, Reward.merchant_org,
-                           func.sum(Entry.amount_g))
+                           *self._int_sum(Entry.amount_g))
                     .select_from(Entry).join(Redemption, Redemption.transfer_id == Entry.transfer_id)
                     .join(Reward, Reward.id == Redemption.reward_id)
                     .outerjoin(Organisation, Organisation.org == Reward.merchant_org)
                     .where(window).group_by(city, Organisation.industry, Reward.merchant_org))
         out = []
         for stmt in (claims, redeemed):
-            for kind, c, ind, org, grams in (await self.session.execute(stmt)).all():
+            for kind, c, ind, org, *grams in await self._all(stmt):
                 if c is not None and not c.startswith(province[:2]):
                     continue
-                out.append(CreditRow(kind=kind, city=c, industry=ind, org=org, grams=int(grams)))
+                out.append(CreditRow(kind=kind, city=c, industry=ind, org=org, grams=self._int_value(grams)))
         return out
 
     async def people(self, province: str, quarter: Quarter) -> PeopleCounts:
@@ -242,16 +274,16 @@ class StatsRepository:
 
         async def grouped(*keys: Any) -> list[Any]:
             stmt = select(*keys, distinct).where(inside).group_by(*keys)
-            return list((await self.session.execute(stmt)).all())
+            return list(await self._all(stmt))
 
         cells = {(c, ind): int(n) for c, ind, n in await grouped(city, active.c.industry)}
         cities = {c: int(n) for c, n in await grouped(city)}
         industries = {ind: int(n) for ind, n in await grouped(active.c.industry)}
         total = int(await self.session.scalar(select(distinct).where(or_(inside, unattested))) or 0)
         row = (await self.session.execute(
-            select(distinct, func.coalesce(func.sum(active.c.grams), 0)).where(unattested))).one()
+            select(distinct, *self._int_sum(active.c.grams)).where(unattested))).one()
         return PeopleCounts(cells=cells, cities=cities, industries=industries, total=total,
-                            unattested=int(row[0]), unattested_g=int(row[1]))
+                            unattested=int(row[0]), unattested_g=self._int_value(row[1:]))
 
     async def _people_grouping_sets(self, active: Any, inside: Any, unattested: Any, city: Any,
                                     distinct: Any) -> PeopleCounts:
@@ -268,7 +300,7 @@ class StatsRepository:
         cities: dict[str, int] = {}
         industries: dict[str, int] = {}
         total = people = grams = 0
-        for grouping, is_inside, c, ind, is_unattested, n, g in (await self.session.execute(stmt)).all():
+        for grouping, is_inside, c, ind, is_unattested, n, g in await self._all(stmt):
             # GROUPING() bits, most significant first: inside, city, industry, unattested (1: not grouped by)
             if grouping == 0b0001 and is_inside:
                 cells[(c, ind)] = int(n)
@@ -294,7 +326,7 @@ class StatsRepository:
                        Organisation.division_code.like(_prefix(province)))
                 .group_by(*keys))
         totals: dict[tuple[Any, ...], int] = defaultdict(int)
-        for c, ind, cat, org, weight, has_max, label_required, count in (await self.session.execute(stmt)).all():
+        for c, ind, cat, org, weight, has_max, label_required, count in await self._all(stmt):
             criteria = Decimal(weight) > 0 or bool(has_max) or bool(label_required)
             totals[(c, ind, cat, org, criteria)] += int(count)
         return [TenderRow(city=k[0], industry=k[1], category=k[2], org=k[3], with_criteria=k[4], count=n)
@@ -310,7 +342,7 @@ class StatsRepository:
                 .where(t.c.awarded_at >= quarter.start, t.c.awarded_at < quarter.end,
                        Organisation.division_code.like(_prefix(province))))
         out = []
-        for c, ind, cat, org, quantity, benchmark, bid_kg in (await self.session.execute(stmt)).all():
+        for c, ind, cat, org, quantity, benchmark, bid_kg in await self._all(stmt):
             baseline = (benchmark or {}).get("baseline") if isinstance(benchmark, dict) else None
             out.append(AwardRow(city=c, industry=ind, category=cat, org=org, quantity=Decimal(quantity),
                                 bid_kgco2e_per_unit=Decimal(bid_kg),
@@ -326,7 +358,7 @@ class StatsRepository:
         comparable = Benchmark.declared_unit == Product.declared_unit
         keys: list[Any] = [*self._text_keys(city, industry, Product.category, s.destination, s.org),
                            covered.label("covered")]
-        measures: list[Any] = [func.sum(s.value_cents)]
+        measures: list[Any] = self._int_sum(s.value_cents)
         if self.exact:
             q = self._num(s.quantity)
             measures += [func.sum(case((comparable, q * self._num(Benchmark.baseline)), else_=None)),
@@ -345,19 +377,21 @@ class StatsRepository:
                 .where(s.quarter == str(quarter), division.like(_prefix(province)))
                 .group_by(*keys))
         out = []
-        for row in (await self.session.execute(stmt)).all():
+        for row in await self._all(stmt, hashed=True):
             c, ind, cat, dest, org, cov = row[:6]
             if self.exact:
-                value, volume, label_kg = row[6:9]
+                value, volume, label_kg = self._int_value(row[6:7]), row[7], row[8]
                 volume = Decimal(volume) if volume is not None else Decimal(0)
                 label_kg = Decimal(label_kg) if label_kg is not None else Decimal(0)
             else:
-                quantity, baseline, label_value, value, _count = row[6:11]
+                quantity, baseline, label_value = row[6:9]
+                value, _count = self._int_value(row[9:11]), row[11]
                 qty = Decimal(quantity)
-                volume = qty * Decimal(baseline) * _count if baseline is not None else Decimal(0)
-                label_kg = (qty * Decimal(label_value) * _count if cov and label_value is not None
-                            and baseline is not None else Decimal(0))
+                with localcontext(EXACT):
+                    volume = qty * Decimal(baseline) * _count if baseline is not None else Decimal(0)
+                    label_kg = (qty * Decimal(label_value) * _count if cov and label_value is not None
+                                and baseline is not None else Decimal(0))
             out.append(ShipmentRow(city=c, industry=ind, category=cat, destination=dest, org=org, covered=bool(cov),
-                                   value_cents=int(value), volume_kg=volume, label_kg=label_kg))
+                                   value_cents=value, volume_kg=volume, label_kg=label_kg))
         return out
 
