@@ -6,6 +6,7 @@ i.e. every solution of the published equations gives it the same value."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from decimal import Decimal
 from fractions import Fraction
@@ -74,6 +75,43 @@ def attack(atoms, published: list[Published], protection: Protection) -> dict:
             if np.abs(null @ target).max(initial=0.0) < 1e-7:
                 recovered[figure.key] = round(float(target @ solution))
     return recovered
+
+
+def insider(atoms, published: list[Published], protection: Protection, largest: int = 4) -> list[tuple]:
+    """The residual (singleton) attack: sets of up to ``largest`` suppressed plain sums over pairwise
+    disjoint atoms whose total the published equations determine (the same least-squares null-space
+    test as ``attack``), and whose pooled contributors fail the primary rule, so that an insider who
+    subtracts its own share learns the rest. Returns [(keys, what the insider learns)]; empty when
+    the protection holds."""
+    columns = {a: i for i, a in enumerate(sorted({a for f in published for a in f.atoms}, key=repr))}
+    equations = []
+    for figure in published:
+        value = protection.values[figure.key]
+        if value is None:
+            continue
+        equations.append(vector(figure, columns))
+        if value == 0 and not isinstance(figure.atoms, dict):
+            equations += [vector(Published(("zero",), frozenset({a})), columns) for a in figure.atoms]
+    if equations:
+        _, singular, vt = np.linalg.svd(np.array(equations))
+        null = vt[int((singular > 1e-9 * max(1.0, singular.max())).sum()):]
+    else:
+        null = np.eye(len(columns))
+    hidden = [f for f in published if protection.values[f.key] is None and not isinstance(f.atoms, dict)]
+    found = []
+    for size in range(2, largest + 1):
+        for group in itertools.combinations(hidden, size):
+            cells = [a for f in group for a in f.atoms]
+            if len(cells) != len(set(cells)):
+                continue  # overlapping: not one aggregate over a set of cells
+            pooled = Published(("pooled",), frozenset(cells))
+            if np.abs(null @ vector(pooled, columns)).max(initial=0.0) > 1e-7:
+                continue  # not determined by what is published
+            shares = contributors_of(atoms, pooled)
+            if sensitive(shares):
+                insider_one = max(shares, key=lambda who: (shares[who], who))
+                found.append((tuple(f.key for f in group), true_value(atoms, pooled) - shares[insider_one]))
+    return found
 
 
 def sensitive(contributions: dict[str, int]) -> bool:
@@ -387,6 +425,7 @@ def test_random_tables_are_protected(table: tuple[dict, list[Published]]) -> Non
     atoms, figures = table
     result = protect(atoms, figures)
     assert attack(atoms, figures, result) == {}
+    assert insider(atoms, figures, result) == []
     for figure in figures:
         if sensitive(contributors_of(atoms, figure)):
             assert result.status(figure.key) == "primary"
@@ -424,16 +463,22 @@ def test_summarised_figures_are_protected_alike(table: tuple[dict, list[Publishe
     figures = [f for f in figures if not isinstance(f.atoms, dict)]  # sums only: a Summary is per sum
     summaries = summaries_of(atoms, figures)
     zeros = zero_atoms_of(atoms, figures)
-    result = protect_summarised(figures, summaries, zero_atoms=zeros)
+    shares = {f.key: contributors_of(atoms, f) for f in figures}
+    result = protect_summarised(figures, summaries, zero_atoms=zeros, contributions=shares)
     reference = protect(atoms, figures)
     assert (result.primary, result.secondary, dict(result.values)) == (
         reference.primary, reference.secondary, dict(reference.values))
-    assert attack(atoms, figures, result) == {}
+    assert attack(atoms, figures, result) == {} and insider(atoms, figures, result) == []
+    # Without the per-contributor maps the residual check bounds them from the summaries: it may hide
+    # more, never less safely.
+    bounded = protect_summarised(figures, summaries, zero_atoms=zeros)
+    assert bounded.primary == reference.primary
+    assert attack(atoms, figures, bounded) == {} and insider(atoms, figures, bounded) == []
     # A basis that misses rows (the caller's structure wrong) credits the attacker with more relations:
     # it may suppress more, and what it cannot protect it reports; it never leaks silently.
     every = sorted({a for f in figures for a in f.atoms} - zeros)
     partial = rng.sample(every, len(every) // 2)
-    cautious = protect_summarised(figures, summaries, zero_atoms=zeros, basis_atoms=partial)
+    cautious = protect_summarised(figures, summaries, zero_atoms=zeros, basis_atoms=partial, contributions=shares.get)
     assert set(attack(atoms, figures, cautious)) <= cautious.exposed
     assert cautious.primary == reference.primary
     for figure in figures:
@@ -461,7 +506,7 @@ def test_single_pass_for_large_components_is_protected(table: tuple[dict, list[P
         result = protect(atoms, figures)
     finally:
         disclosure.BATCH_ABOVE = previous
-    assert attack(atoms, figures, result) == {}
+    assert attack(atoms, figures, result) == {} and insider(atoms, figures, result) == []
     assert audit(atoms, figures, result) == frozenset() and result.exposed == frozenset()
     for figure in figures:
         assert (result.status(figure.key) == "primary") == sensitive(contributors_of(atoms, figure))
@@ -484,3 +529,127 @@ def test_single_pass_hides_a_complement_in_each_line() -> None:
         if result.status(line) == "published":
             position = 0 if line[0] == "row" else 1
             assert sum(1 for cell in hidden_cells if cell[position] == line[1]) != 1
+
+
+# --- residuals: a sum of suppressed figures the published ones determine ---------------------------
+
+
+def destinations() -> tuple[dict, list[Published]]:
+    """The reviewer's table: three exporters ship 100,000 each to DE, s1 alone 50,000 to JP, s2 alone
+    70,000 to US; the total and each destination are figures."""
+    atoms = {"JP": {"s1": 50_000}, "US": {"s2": 70_000}, "DE": {"s3": 100_000, "s4": 100_000, "s5": 100_000}}
+    figures = [Published(("export", "destination", d), frozenset({d})) for d in atoms]
+    return atoms, [*figures, Published(("export", "*", "*"), frozenset(atoms))]
+
+
+def test_the_residual_of_two_single_exporter_destinations_is_not_published() -> None:
+    atoms, figures = destinations()
+    jp, us, de = (("export", "destination", d) for d in ("JP", "US", "DE"))
+    # Without the residual rule: JP and US are not determined alone, yet total − DE = JP + US = 120,000:
+    # s1 gets s2's 70,000, and s2 (the insider the oracle takes: the largest) s1's 50,000.
+    assert is_determined(frozenset({"JP", "US"}), [frozenset(atoms), frozenset({"DE"})])
+    assert insider(atoms, figures, Protection(values={f.key: None if f.key in (jp, us) else true_value(atoms, f)
+                                                      for f in figures},
+                                              primary=frozenset({jp, us}), secondary=frozenset())) == [
+        ((jp, us), 50_000)]
+    result = protect(atoms, figures)
+    assert result.primary == {jp, us}
+    assert result.secondary == {de}  # the one part that can be hidden: the total (5 exporters) stays
+    assert result.value(("export", "*", "*")) == 420_000
+    assert attack(atoms, figures, result) == {} and insider(atoms, figures, result) == []
+    # The same with summaries, with and without the per-contributor maps.
+    summaries = summaries_of(atoms, figures)
+    shares = {f.key: contributors_of(atoms, f) for f in figures}
+    for extra in ({}, {"contributions": shares}, {"contributions": shares.__getitem__}):
+        summarised = protect_summarised(figures, summaries, **extra)
+        assert (summarised.primary, summarised.secondary) == (result.primary, result.secondary)
+
+
+def test_a_residual_that_passes_the_rule_is_published() -> None:
+    """JP and US hidden with three exporters between them (none above 85 %): total − DE reveals an
+    aggregate of three, which the primary rule allows."""
+    atoms, figures = destinations()
+    atoms["JP"] = {"s1": 50_000, "s6": 40_000}
+    atoms["US"] = {"s2": 70_000}
+    result = protect(atoms, figures)
+    assert result.primary == {("export", "destination", "JP"), ("export", "destination", "US")}
+    assert result.secondary == frozenset() and result.value(("export", "destination", "DE")) == 300_000
+    assert insider(atoms, figures, result) == []
+    # From summaries alone the pooled contributors are not known (s1 could be in both): DE is hidden.
+    bounded = protect_summarised(figures, summaries_of(atoms, figures))
+    assert bounded.secondary == {("export", "destination", "DE")}
+    exact = protect_summarised(figures, summaries_of(atoms, figures),
+                               contributions={f.key: contributors_of(atoms, f) for f in figures})
+    assert exact.secondary == frozenset()
+
+
+def test_a_residual_with_cells_in_no_part_counts_them() -> None:
+    """The total also holds shipments with no destination part (an atom in no figure but the total):
+    total − DE − CN = JP + that rest, which pools s1 with two more exporters: publishable."""
+    atoms, figures = destinations()
+    atoms["rest"] = {"s7": 40_000, "s8": 40_000}
+    figures = [f for f in figures if f.key[1] != "*"] + [Published(("export", "*", "*"), frozenset(atoms))]
+    del atoms["US"]
+    figures = [f for f in figures if f.key[2] != "US"]
+    figures[-1] = Published(("export", "*", "*"), frozenset(atoms))
+    result = protect(atoms, figures)
+    assert result.primary == {("export", "destination", "JP")}
+    assert result.secondary == frozenset() and insider(atoms, figures, result) == []
+    atoms["rest"] = {"s2": 40_000}  # now JP + rest is two exporters: DE must go
+    result = protect(atoms, figures)
+    assert result.secondary == {("export", "destination", "DE")} and insider(atoms, figures, result) == []
+
+
+def test_a_province_total_over_cities_and_their_industries() -> None:
+    """Two levels: cities partition the province, industries each city. Every city has two single-
+    enterprise industries hidden next to a published third; the city totals are then residuals."""
+    atoms: dict = {}
+    for city in ("370200", "370600", "370700"):
+        atoms[(city, "steel")] = {f"{city}-a": 10}
+        atoms[(city, "tyres")] = {f"{city}-b": 12}
+        atoms[(city, "chemicals")] = {f"{city}-{k}": 30 for k in range(3)}
+    figures = [Published(("x", city, ind), frozenset({(city, ind)})) for city, ind in atoms]
+    figures += [Published(("x", city, "*"), frozenset(a for a in atoms if a[0] == city))
+                for city in ("370200", "370600", "370700")]
+    figures.append(Published(("x", "370000", "*"), frozenset(atoms)))
+    result = protect(atoms, figures)
+    assert attack(atoms, figures, result) == {} and insider(atoms, figures, result, largest=3) == []
+    for city in ("370200", "370600", "370700"):
+        published_ok = result.status(("x", city, "*")) == "published"
+        assert not published_ok or result.status(("x", city, "chemicals")) != "published"
+
+
+@st.composite
+def destination_tables(draw) -> tuple[dict, list[Published]]:
+    """One or two cities × a few destinations, with few exporters: many single-exporter cells."""
+    cities = [f"c{i}" for i in range(draw(st.integers(1, 2)))]
+    places = [f"d{i}" for i in range(draw(st.integers(2, 4)))]
+    people = [f"e{i}" for i in range(draw(st.integers(2, 6)))]
+    atoms = {(c, d): draw(st.dictionaries(st.sampled_from(people), st.integers(0, 50), max_size=3))
+             for c in cities for d in places}
+    figures = [Published(("v", c, d), frozenset({(c, d)})) for c in cities for d in places]
+    figures += [Published(("v", c, "*"), frozenset((c, d) for d in places)) for c in cities]
+    figures += [Published(("v", "*", d), frozenset((c, d) for c in cities)) for d in places]
+    figures.append(Published(("v", "*", "*"), frozenset(atoms)))
+    return atoms, figures
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(destination_tables(), st.booleans())
+def test_no_determined_sum_of_suppressed_figures_is_sensitive(table: tuple[dict, list[Published]],
+                                                               single_pass: bool) -> None:
+    atoms, figures = table
+    previous = disclosure.BATCH_ABOVE
+    disclosure.BATCH_ABOVE = 0 if single_pass else previous
+    try:
+        result = protect(atoms, figures)
+        bounded = protect_summarised(figures, summaries_of(atoms, figures), zero_atoms=zero_atoms_of(atoms, figures))
+    finally:
+        disclosure.BATCH_ABOVE = previous
+    for protection in (result, bounded):
+        assert attack(atoms, figures, protection) == {}
+        assert insider(atoms, figures, protection) == []
+        for figure in figures:
+            assert (protection.status(figure.key) == "primary") == sensitive(contributors_of(atoms, figure))
+            if protection.values[figure.key] is not None:
+                assert protection.values[figure.key] == true_value(atoms, figure)

@@ -38,6 +38,18 @@ the published set is maximal. Either way no single secondary suppression is redu
 is exact but not optimal (minimum-cost suppression is NP-hard). Output depends neither on the input
 order nor on hash seeds.
 
+Residuals. Keeping each hidden figure undetermined is not enough: a published total minus its
+published parts is the sum of its hidden parts, which an insider who knows its own share subtracts
+from (two hidden single-enterprise destinations under a published total: each learns the other's).
+So every sum of hidden figures over disjoint atoms that the published figures determine must pass the
+primary rule too (:class:`_Residuals`): the hidden parts of a partition of a published sum (any size),
+and any pair (and, up to TRIPLES_UP_TO hidden figures in a component, triple) of hidden sums whose
+residuals modulo the published span cancel. A failing one hides one more figure, and secondary
+suppression runs again, until neither changes anything. Without per-contributor data
+(:func:`protect_summarised` without ``contributions``) the pooled contributors are bounded from the
+summaries, on the safe side (so more is hidden). Larger sets found only through other relations (no
+partition, four or more figures) are not searched.
+
 Not done: interval (linear-programming) protection. With non-negativity an attacker may narrow a
 suppressed cell to an interval (the "sliver": e.g. a hidden cell and a hidden complement of 0 with
 a published sum tells the attacker an upper bound equal to the true value). The audit guarantees
@@ -320,6 +332,8 @@ class _Figure:
     sensitive: bool
     positive: bool  # all coefficients > 0
     vector: Vector = field(default_factory=dict)  # in the compressed coordinates (see _compress)
+    largest: Fraction = Fraction(0)  # the largest contributor's magnitude
+    contributions: Mapping[str, Number] | None = None  # per contributor (protect only), for residuals
 
     @property
     def key(self) -> Key:
@@ -396,7 +410,8 @@ def _figures(atoms: Mapping[Atom, Contributions], published: Sequence[Published]
         figures.append(_Figure(
             published=p, value=_typed_sum(Fraction(value), value_kinds), gross=Fraction(total),
             contributors=len(active), sensitive=_sensitive(active, total, min_contributors, dominance),
-            positive=all(c > 0 for c in p.coefficients.values())))
+            positive=all(c > 0 for c in p.coefficients.values()), largest=Fraction(max(active, default=0)),
+            contributions={who: m for who, m in gross.items() if m > 0}))
     return figures, [rows[atom] for atom in used if atom in rows]
 
 
@@ -630,28 +645,260 @@ def _secondary(tables: _Tables, hidden: set[int], exempt: frozenset[Key]) -> tup
     return hidden, {h for h, vector in residual.items() if not vector}
 
 
+
+# Triples of hidden figures are searched (O(n²)) in components with at most this many hidden sums.
+TRIPLES_UP_TO = 400
+
+
+# --- residuals: sums of hidden figures that the published ones determine --------------------------
+
+
+class _Residuals:
+    """The singleton attack on a partition. A published plain sum T whose atoms are covered by
+    pairwise disjoint figures of one table (its parts) gives away T − Σ published parts: the sum of its
+    hidden parts (and of its atoms in no part). Secondary suppression only keeps each hidden figure
+    from being determined alone; this residual must pass the primary rule too, or an insider who knows
+    its own share of it learns the others' (one hidden part of 1 enterprise next to another of 1: each
+    gets the other's figure). When it fails, one more part is hidden (the cheapest published one not
+    exempt that makes it pass, else the cheapest), or T itself when no part can be.
+
+    A table's figures are those whose keys differ in one position only (e.g. the groups of one
+    dimension, ("x", area, "destination", g), or the cities of one province, ("x", city, "*", "*")).
+    Magnitudes: each figure's per-contributor map when known (``contributions``), else bounds from the
+    summaries alone, on the safe side: the residual has at least max(its hidden parts' contributors,
+    T's contributors − the published parts' contributors) contributors, and its largest is at most
+    T's largest and at most the sum of the hidden parts' largest plus the rest."""
+
+    def __init__(self, figures: list[_Figure], zeros: Iterable[Atom],
+                 contributions: Callable[[int], Mapping[str, Magnitude]] | None,
+                 min_contributors: int, share: Fraction, exempt: frozenset[Key]) -> None:
+        self.figures = figures
+        self.zeros = frozenset(zeros)
+        self.source = contributions
+        self.min_contributors = min_contributors
+        self.share = share
+        self.exempt = exempt
+        self.plain = [f.gross > 0 and f.positive and all(c == 1 for c in f.published.coefficients.values())
+                      for f in figures]
+        self.families: dict[tuple[object, ...], list[int]] = {}
+        self.family_of: dict[int, list[tuple[object, ...]]] = {}
+        for number, figure in enumerate(figures):
+            if self.plain[number]:
+                key = figure.key
+                for i in range(len(key)):
+                    family = (len(key), i, key[:i] + key[i + 1:])
+                    self.families.setdefault(family, []).append(number)
+                    self.family_of.setdefault(number, []).append(family)
+        self._atoms: dict[int, frozenset[Atom]] = {}
+        self._members: dict[tuple[int, tuple[object, ...]], list[int] | None] = {}
+        self._maps: dict[int, dict[str, Number]] = {}
+
+    def atoms(self, number: int) -> frozenset[Atom]:
+        found = self._atoms.get(number)
+        if found is None:
+            found = self._atoms[number] = frozenset(self.figures[number].published.coefficients) - self.zeros
+        return found
+
+    def members(self, total: int, family: tuple[object, ...]) -> list[int] | None:
+        """The family's figures inside ``total``, or None unless they are pairwise disjoint."""
+        slot = (total, family)
+        if slot not in self._members:
+            inside = self.atoms(total)
+            members = [q for q in self.families[family] if q != total and self.atoms(q) <= inside]
+            union: set[Atom] = set()
+            for q in members:
+                union |= self.atoms(q)
+            disjoint = len(union) == sum(len(self.atoms(q)) for q in members)
+            self._members[slot] = members if disjoint and members else None
+        return self._members[slot]
+
+    def contribution_map(self, number: int) -> dict[str, Number]:
+        found = self._maps.get(number)
+        if found is None:
+            figure = self.figures[number]
+            raw = figure.contributions if figure.contributions is not None else self.source(number)  # type: ignore[misc]
+            found = self._maps[number] = {who: _normalised(_exact(m, (figure.key, who))) for who, m in raw.items()}
+        return found
+
+    def sensitive(self, total: int, hidden: Sequence[int], published: Sequence[int]) -> bool:
+        figures = self.figures
+        gross = figures[total].gross - sum(figures[q].gross for q in published)
+        if gross <= 0:
+            return False
+        exact = figures[total].contributions is not None or self.source is not None
+        if exact:
+            merged = dict(self.contribution_map(total))
+            for q in published:
+                for who, m in self.contribution_map(q).items():
+                    merged[who] = merged.get(who, 0) - m
+            magnitudes = [m for m in merged.values() if m > 0]
+            return _sensitive(magnitudes, sum(magnitudes), self.min_contributors, self.share)
+        rest = gross - sum(figures[q].gross for q in hidden)
+        at_least = max([figures[total].contributors - sum(figures[q].contributors for q in published),
+                        *(figures[q].contributors for q in hidden), 1 if rest > 0 else 0])
+        at_most = min(figures[total].largest, sum(figures[q].largest for q in hidden) + rest)
+        return at_least < self.min_contributors or at_most > self.share * gross
+
+    def pooled_sensitive(self, group: Sequence[int]) -> bool:
+        """The primary rule on the pooled contributors of hidden figures over disjoint atoms."""
+        figures = self.figures
+        if all(figures[q].contributions is not None for q in group) or self.source is not None:
+            merged: dict[str, Number] = {}
+            for q in group:
+                for who, m in self.contribution_map(q).items():
+                    merged[who] = merged.get(who, 0) + m
+            magnitudes = [m for m in merged.values() if m > 0]
+            return _sensitive(magnitudes, sum(magnitudes), self.min_contributors, self.share)
+        gross = sum(figures[q].gross for q in group)
+        at_least = max(figures[q].contributors for q in group)
+        return gross > 0 and (at_least < self.min_contributors
+                              or sum(figures[q].largest for q in group) > self.share * gross)
+
+    def small_sets(self, tables: _Tables, hidden: set[int]) -> set[int]:
+        """Any relation, not only partitions: pairs (and, up to TRIPLES_UP_TO of them, triples) of hidden plain
+        sums over disjoint atoms whose total lies in the published span (their residuals modulo the
+        span, canonical, add up to 0) must pass the primary rule; else the cheapest published figure of
+        the relation that is not exempt is hidden too."""
+        figures = self.figures
+        big = len(tables.order) > BATCH_ABOVE
+        span = tables.span(hidden)
+        residual: dict[int, Vector] = {}
+        by_form: dict[frozenset[tuple[int, Number]], list[int]] = {}
+        for h in sorted(hidden):
+            if self.plain[h] and self.atoms(h):
+                vector = dict(figures[h].vector)
+                span.reduce(vector)
+                if vector:  # a determined figure alone is the audit's question
+                    residual[h] = vector
+                    by_form.setdefault(frozenset(vector.items()), []).append(h)
+
+        def negated(total: Vector) -> frozenset[tuple[int, Number]]:
+            return frozenset((c, _normalised(-v)) for c, v in total.items() if v)
+
+        groups: list[tuple[int, ...]] = []
+        order = sorted(residual)
+        triples = len(order) <= TRIPLES_UP_TO
+        for i, a in enumerate(order):
+            for b in by_form.get(negated(residual[a]), ()):
+                if b > a:
+                    groups.append((a, b))
+            if not triples:
+                continue
+            for b in order[i + 1:]:
+                total = dict(residual[a])
+                for c, v in residual[b].items():
+                    total[c] = _normalised(total.get(c, 0) + v)
+                for c in by_form.get(negated(total), ()):
+                    if c > b:
+                        groups.append((a, b, c))
+        chosen: set[int] = set()
+        for group in groups:
+            atoms = [self.atoms(q) for q in group]
+            if sum(map(len, atoms)) != len(frozenset().union(*atoms)) or not self.pooled_sensitive(group):
+                continue
+            pooled: Vector = {}
+            for q in group:
+                for c, v in figures[q].vector.items():
+                    pooled[c] = _normalised(pooled.get(c, 0) + v)
+            relation = span.relation({c: v for c, v in pooled.items() if v})
+            candidates = sorted((q for q in relation if figures[q].key not in self.exempt),
+                                key=lambda q: figures[q].cost)
+            # In a large component every failing set gets its figure in this round (rounds re-run
+            # the whole component); in a small one, one per relation, the next round decides.
+            if candidates and (big or not chosen.intersection(relation)):
+                # Prefer a figure that pools enough contributors in: fewer rounds, fewer suppressions.
+                union = frozenset().union(*atoms)
+                chosen.add(next((q for q in candidates if self.plain[q] and not self.atoms(q) & union
+                                 and not self.pooled_sensitive([*group, q])), candidates[0]))
+        return chosen
+
+    def extra(self, hidden: set[int]) -> set[int]:
+        """Figures to hide so that no partition's hidden residual is sensitive (one round)."""
+        figures = self.figures
+        current = set(hidden)
+        chosen: set[int] = set()
+        checked: set[tuple[int, tuple[object, ...]]] = set()
+        for h in sorted(hidden):
+            if not self.plain[h]:
+                continue
+            atoms = self.atoms(h)
+            if not atoms:
+                continue
+            probe = next(iter(atoms))
+            for total, figure in enumerate(figures):
+                if (total in current or total == h or not self.plain[total]
+                        or probe not in figure.published.coefficients or not atoms <= self.atoms(total)):
+                    continue
+                for family in self.family_of[h]:
+                    if (total, family) in checked:
+                        continue
+                    checked.add((total, family))
+                    members = self.members(total, family)
+                    if members is None:
+                        continue
+                    hid = [q for q in members if q in current]
+                    pub = [q for q in members if q not in current]
+                    rest = figure.gross - sum(figures[q].gross for q in members)
+                    if len(hid) + (1 if rest > 0 else 0) < 2:
+                        continue  # one hidden figure alone: whether it is determined is the audit's question
+                    if not self.sensitive(total, hid, pub):
+                        continue
+                    candidates = sorted((q for q in pub if figures[q].key not in self.exempt),
+                                        key=lambda q: figures[q].cost)
+                    if candidates:
+                        pick = next((q for q in candidates
+                                     if not self.sensitive(total, [*hid, q], [p for p in pub if p != q])),
+                                    candidates[0])
+                    elif figure.key not in self.exempt:
+                        pick = total
+                    else:
+                        continue  # known to the exempt reader anyway
+                    current.add(pick)
+                    chosen.add(pick)
+                    if pick == total:
+                        break
+        return chosen
+
+
 def _run(figures: list[_Figure], atom_rows: Iterable[Mapping[int, int]], exempt: frozenset[Key],
-         secondary: bool) -> tuple[set[int], set[int], set[int]]:
-    """The primary, hidden and exposed figure numbers."""
+         secondary: bool, residuals: Callable[[], _Residuals] | None = None) -> tuple[set[int], set[int], set[int]]:
+    """The primary, hidden and exposed figure numbers. Secondary suppression and the residual check
+    (:class:`_Residuals`) alternate until neither hides anything more; hidden sets only grow, so it ends."""
     primary = {n for n, f in enumerate(figures) if f.sensitive and f.key not in exempt}
     if not primary:
         return primary, set(), set()  # nothing to protect
     _compress(figures, atom_rows)
     position = {n: p for p, n in enumerate(sorted(range(len(figures)), key=lambda n: figures[n].rank))}
-    hidden: set[int] = set()
-    exposed: set[int] = set()
-    for members in _components(figures):
-        local = primary.intersection(members)
-        if not local:
-            continue
-        tables = _Tables(figures, members, position)
-        if secondary:
-            big = len(members) > BATCH_ABOVE
-            local, still = (_single_pass if big else _secondary)(tables, local, exempt)
-        else:
-            still = set(tables.exposed(local))
-        hidden |= local
-        exposed |= still
+    components = _components(figures)
+    component_of = {n: c for c, members in enumerate(components) for n in members}
+    local: dict[int, set[int]] = {}
+    for n in primary:
+        local.setdefault(component_of[n], set()).add(n)
+    still: dict[int, set[int]] = {}
+    pending = set(local)
+    checker = residuals() if residuals is not None and secondary else None
+    while pending:
+        for c in sorted(pending):
+            members = components[c]
+            tables = _Tables(figures, members, position)
+            if secondary:
+                big = len(members) > BATCH_ABOVE
+                local[c], still[c] = (_single_pass if big else _secondary)(tables, local[c], exempt)
+            else:
+                still[c] = set(tables.exposed(local[c]))
+        if checker is None:
+            break
+        extra = checker.extra(set().union(*local.values()))
+        if not extra:
+            for c in sorted(local):
+                members = components[c]
+                extra |= checker.small_sets(_Tables(figures, members, position), local[c])
+        pending = set()
+        for n in extra:
+            local.setdefault(component_of[n], set()).add(n)
+            pending.add(component_of[n])
+    hidden: set[int] = set().union(*local.values())
+    exposed: set[int] = set().union(*still.values())
     return primary, hidden, exposed
 
 
@@ -671,8 +918,16 @@ def protect(atoms: Mapping[Atom, Contributions], published: Sequence[Published],
             exempt: Iterable[Key] = frozenset(), secondary: bool = True) -> Protection:
     """Suppress the sensitive figures, then (unless ``secondary=False``, for demonstrations) enough
     others that no suppressed figure can be computed from the published ones."""
-    figures, atom_rows = _figures(atoms, published, min_contributors, _dominance(dominance))
-    return _protection(published, figures, *_run(figures, atom_rows, frozenset(exempt), secondary))
+    share = _dominance(dominance)
+    figures, atom_rows = _figures(atoms, published, min_contributors, share)
+    exempt = frozenset(exempt)
+
+    def residuals() -> _Residuals:
+        zeros = {a for f in figures for a in f.published.coefficients
+                 if not any(_exact(m, a) > 0 for m in atoms.get(a, {}).values())}
+        return _Residuals(figures, zeros, None, min_contributors, share, exempt)
+
+    return _protection(published, figures, *_run(figures, atom_rows, exempt, secondary, residuals))
 
 
 def protect_summarised(published: Sequence[Published], summaries: Mapping[Key, Summary], *,
@@ -680,7 +935,9 @@ def protect_summarised(published: Sequence[Published], summaries: Mapping[Key, S
                        basis_atoms: Iterable[Atom] | Callable[[], Iterable[Atom]] | None = None,
                        min_contributors: int = MIN_CONTRIBUTORS,
                        dominance: Fraction | int | str = DOMINANCE, exempt: Iterable[Key] = frozenset(),
-                       secondary: bool = True) -> Protection:
+                       secondary: bool = True,
+                       contributions: Mapping[Key, Contributions] | Callable[[Key], Contributions] | None = None,
+                       ) -> Protection:
     """:func:`protect` when each figure's contributors are already summed (one :class:`Summary` per
     published key, e.g. computed in SQL): the same rules, without per-contributor data. ``zero_atoms``:
     the atoms whose magnitudes are all 0 (known to the attacker, as in :func:`protect`). ``basis_atoms``:
@@ -688,7 +945,12 @@ def protect_summarised(published: Sequence[Published], summaries: Mapping[Key, S
     structure tells it (or a function returning them, called only if there is anything to protect):
     the audit then eliminates only those. Never unsafe whatever the caller passes:
     fewer rows only add linear relations (credit the attacker with more), so a wrong basis suppresses
-    more, and a figure it then cannot protect is reported in :attr:`Protection.exposed`."""
+    more, and a figure it then cannot protect is reported in :attr:`Protection.exposed`.
+
+    ``contributions``: each figure's magnitudes per contributor (summed over its atoms, as for its
+    Summary), by key, or a function of the key called only for the figures a residual check needs (see
+    :class:`_Residuals`). Without it the residual check works from the summaries' bounds: safe, but it
+    may hide more."""
     share = _dominance(dominance)
     ordered = _ordered(published)
     exempt = frozenset(exempt)
@@ -701,7 +963,7 @@ def protect_summarised(published: Sequence[Published], summaries: Mapping[Key, S
         sensitive = s.contributors > 0 and (s.contributors < min_contributors or largest > share * total)
         positive = not isinstance(p.atoms, Mapping) or min(p.coefficients.values(), default=1) > 0
         figures.append(_Figure(published=p, value=s.value, gross=total, contributors=s.contributors,
-                               sensitive=sensitive, positive=positive))
+                               sensitive=sensitive, positive=positive, largest=largest))
     if not any(f.sensitive and f.key not in exempt for f in figures):
         return _protection(published, figures, set(), set(), set())  # nothing to protect
     zeros = set(zero_atoms)
@@ -718,7 +980,15 @@ def protect_summarised(published: Sequence[Published], summaries: Mapping[Key, S
             if atom not in zeros:
                 rows.setdefault(atom, {})[number] = coefficient
     atom_rows = [rows[atom] for atom in _sorted_atoms(rows)]
-    return _protection(published, figures, *_run(figures, atom_rows, exempt, secondary))
+    source = None
+    if contributions is not None:
+        lookup = contributions.__getitem__ if isinstance(contributions, Mapping) else contributions
+        source = lambda number: lookup(ordered[number].key)  # noqa: E731
+
+    def residuals() -> _Residuals:
+        return _Residuals(figures, zeros, source, min_contributors, share, exempt)
+
+    return _protection(published, figures, *_run(figures, atom_rows, exempt, secondary, residuals))
 
 
 def audit(atoms: Mapping[Atom, Contributions], published: Sequence[Published],

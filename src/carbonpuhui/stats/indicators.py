@@ -21,6 +21,7 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any, Literal
 
+import anyio
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -453,9 +454,19 @@ class _Result:
     groups: dict[tuple[str, str, str], set[str]] = field(default_factory=dict)  # (indicator, area, dim)
 
     protected: bool = True
+    pending: list[tuple[_Table, tuple[str, ...], str | None]] = field(default_factory=list)
 
     def take(self, table: _Table, ids: Iterable[str], agency: str | None = None) -> None:
-        """Protect ``table`` and keep its figures (``protected=False``: the raw figures, for tests)."""
+        """Keep ``table`` for ``settle`` (pure CPU work, done off the event loop once the queries ran)."""
+        self.pending.append((table, tuple(ids), agency))
+
+    def settle(self) -> None:
+        """Protect every table taken and keep its figures (``protected=False``: the raw figures)."""
+        for table, ids, agency in self.pending:
+            self._settle(table, ids, agency)
+        self.pending.clear()
+
+    def _settle(self, table: _Table, ids: Iterable[str], agency: str | None) -> None:
         table.finish()
         protection = table.protect(agency) if self.protected else None
         for key in table.figures:
@@ -700,6 +711,8 @@ async def compute(session: AsyncSession, *, area: str, quarter: Quarter, by: By,
     await _procurement(repo, province, quarter, result, agency)
     await _trade(repo, province, quarter, result)
     await repo.untune()  # (on an error the transaction is rolled back, and its SET LOCAL with it)
+    # Disclosure control is CPU-bound (seconds on a large province): a worker thread, not the event loop.
+    await anyio.to_thread.run_sync(result.settle)
     indicators = []
     for indicator in ORDER:
         unit, names, definition = DEFINITIONS[indicator]

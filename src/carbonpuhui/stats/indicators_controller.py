@@ -15,6 +15,7 @@ from carbonpuhui.i18n import N_
 from carbonpuhui.stats import indicators
 from carbonpuhui.stats.quarters import Quarter
 from carbonpuhui.stats.schemas import Indicators
+from carbonpuhui.throttle import spend_compute
 
 AreaQuery = Annotated[str, QueryParameter(min_length=1, max_length=6,
                                           description="A province or city GB/T 2260 code, e.g. 370000 or 370600")]
@@ -25,7 +26,8 @@ class IndicatorsController(Controller):
     path = "/v1/stats/indicators"
     tags = ["statistics"]
 
-    @get("", **access(public=True, errors=(422,)),
+    # A computation over the whole province: it spends the caller's compute budget (429 past it).
+    @get("", **access(public=True, errors=(422, 429)), before_request=spend_compute,
          summary="Indicators of a city or the province in a quarter, disclosure-protected",
          description="Every figure comes with its definition and status: `primary` (fewer than three "
                      "enterprises, or one holds more than 85 % of it), `secondary` (hidden so that no "

@@ -17,6 +17,7 @@ from carbonpuhui.caching import NOT_MODIFIED, conditional_response
 from carbonpuhui.deps import CurrentPrincipal, DbSession
 from carbonpuhui.errors import request_locale
 from carbonpuhui.stats import render, reports
+from carbonpuhui.throttle import spend_compute
 
 CityPath = Annotated[str, PathParameter(min_length=1, max_length=6, description="A city's GB/T 2260 code, e.g. 370600")]
 QuarterPath = Annotated[str, PathParameter(min_length=1, max_length=6, description="e.g. 2025Q1 (CST)")]
@@ -147,8 +148,8 @@ class ReportController(Controller):
         return _represent(request, row.content, row.content_sha256, format,
                           IMMUTABLE if revision is not None else REVALIDATE, f"report-{code}-{period}-r{row.revision}")
 
-    @get("/{city:str}/{quarter:str}/draft", **access(roles=("officer", "admin"), errors=(422,),
-                                                     responses=DRAFT_RESPONSES),
+    @get("/{city:str}/{quarter:str}/draft", **access(roles=("officer", "admin"), errors=(422, 429),
+                                                     responses=DRAFT_RESPONSES), before_request=spend_compute,
          summary="The report as it would be submitted now (not stored), as JSON, CSV or HTML",
          media_type="application/json")
     async def draft(self, request: Request[Any, Any, Any], db_session: DbSession, city: CityPath,
