@@ -39,6 +39,20 @@ SERVICE_REDIS_URL = TEST_REDIS_URL or "redis://127.0.0.1:6379/0"
 SHARED_SERVICE_TESTS = os.environ.get("CARBONPUHUI_SHARED_SERVICE_TESTS", "1") != "0"
 once_per_ci = pytest.mark.skipif(not SHARED_SERVICE_TESTS, reason="runs in the other CI leg "
                                  "(CARBONPUHUI_SHARED_SERVICE_TESTS=0)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Unit tests touch no database or store, and the role matrix is decided by the guards before any
+    handler runs: both give the same answer in either CI leg, so they run once, with the multi-process
+    tests (CARBONPUHUI_SHARED_SERVICE_TESTS=0 skips them)."""
+    if SHARED_SERVICE_TESTS:
+        return
+    for item in items:
+        path = item.path.as_posix()
+        if "/tests/unit/" in path or path.endswith("/tests/api/test_role_matrix.py"):
+            item.add_marker(once_per_ci)
+
+
 RUN_ID = uuid.uuid4().hex[:10]
 REDIS_NAMESPACE = f"cpt-{RUN_ID}"
 
