@@ -4,7 +4,8 @@ strength on PostgreSQL + Redis, then the load benchmark.
     python benchmarks/hardening.py [--examples 25] [--seconds 20] [--skip-load] [-- extra load.py options]
 
 1. pytest, with ``CARBONPUHUI_REQUIRE_SERVICES=1`` (a missing service fails, never skips), on the
-   machine's PostgreSQL and Redis, of: the schemathesis fuzz as every role
+   machine's PostgreSQL and Redis, of: the schemathesis fuzz as admin (``test_fuzz.py``, 4 × the
+   examples) and as every role
    (``tests/api/test_fuzz_roles.py``, ``CARBONPUHUI_FUZZ_EXAMPLES`` examples per operation and role;
    CI runs the same file with a small bound), the security tests (``test_security_hardening.py``:
    forged tokens, cross-organisation access, injection strings in every text field, oversized and
@@ -26,7 +27,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TESTS = ["tests/api/test_fuzz_roles.py", "tests/api/test_security_hardening.py",
+TESTS = ["tests/api/test_fuzz.py", "tests/api/test_fuzz_roles.py", "tests/api/test_security_hardening.py",
          "tests/integration/test_faults.py", "tests/integration/test_credit_concurrency.py"]
 
 
@@ -40,6 +41,7 @@ def main() -> int:
     parser.add_argument("--skip-load", action="store_true", help="only the tests")
     args, load_args = parser.parse_known_args()
     env = dict(os.environ, CARBONPUHUI_REQUIRE_SERVICES="1", CARBONPUHUI_FUZZ_EXAMPLES=str(args.examples),
+               CARBONPUHUI_FUZZ_ADMIN_EXAMPLES=str(4 * args.examples), CARBONPUHUI_STATEFUL_EXAMPLES="100",
                CARBONPUHUI_TEST_DATABASE_URL=args.database_url, CARBONPUHUI_TEST_REDIS_URL=args.redis)
     print("== hostile input, faults, scale-out (pytest) ==", flush=True)
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", *TESTS], cwd=ROOT, env=env)
