@@ -692,12 +692,24 @@ class _Residuals:
         self._atoms: dict[int, frozenset[Atom]] = {}
         self._members: dict[tuple[int, tuple[object, ...]], list[int] | None] = {}
         self._maps: dict[int, dict[str, Number]] = {}
+        self._containing: dict[Atom, list[int]] | None = None
 
     def atoms(self, number: int) -> frozenset[Atom]:
         found = self._atoms.get(number)
         if found is None:
             found = self._atoms[number] = frozenset(self.figures[number].published.coefficients) - self.zeros
         return found
+
+    def containing(self, atom: Atom) -> list[int]:
+        """The plain figures that contain ``atom``, in number order (an index built on first use: the
+        partitions of a hidden figure are looked for only among the totals that contain it)."""
+        if self._containing is None:
+            self._containing = {}
+            for number, figure in enumerate(self.figures):
+                if self.plain[number]:
+                    for a in figure.published.coefficients:
+                        self._containing.setdefault(a, []).append(number)
+        return self._containing.get(atom, [])
 
     def members(self, total: int, family: tuple[object, ...]) -> list[int] | None:
         """The family's figures inside ``total``, or None unless they are pairwise disjoint."""
@@ -725,6 +737,14 @@ class _Residuals:
         gross = figures[total].gross - sum(figures[q].gross for q in published)
         if gross <= 0:
             return False
+        # The bounds from the summaries first: they err on the sensitive side, so a residual they pass
+        # passes; only the others need the exact per-contributor check (a merge of maps, dearer).
+        rest = gross - sum(figures[q].gross for q in hidden)
+        at_least = max([figures[total].contributors - sum(figures[q].contributors for q in published),
+                        *(figures[q].contributors for q in hidden), 1 if rest > 0 else 0])
+        at_most = min(figures[total].largest, sum(figures[q].largest for q in hidden) + rest)
+        if not (at_least < self.min_contributors or at_most > self.share * gross):
+            return False
         exact = figures[total].contributions is not None or self.source is not None
         if exact:
             merged = dict(self.contribution_map(total))
@@ -733,15 +753,15 @@ class _Residuals:
                     merged[who] = merged.get(who, 0) - m
             magnitudes = [m for m in merged.values() if m > 0]
             return _sensitive(magnitudes, sum(magnitudes), self.min_contributors, self.share)
-        rest = gross - sum(figures[q].gross for q in hidden)
-        at_least = max([figures[total].contributors - sum(figures[q].contributors for q in published),
-                        *(figures[q].contributors for q in hidden), 1 if rest > 0 else 0])
-        at_most = min(figures[total].largest, sum(figures[q].largest for q in hidden) + rest)
-        return at_least < self.min_contributors or at_most > self.share * gross
+        return True
 
     def pooled_sensitive(self, group: Sequence[int]) -> bool:
         """The primary rule on the pooled contributors of hidden figures over disjoint atoms."""
         figures = self.figures
+        gross = sum(figures[q].gross for q in group)
+        if gross <= 0 or not (max(figures[q].contributors for q in group) < self.min_contributors
+                              or sum(figures[q].largest for q in group) > self.share * gross):
+            return False  # the bounds (on the sensitive side) pass it: so does the exact check
         if all(figures[q].contributions is not None for q in group) or self.source is not None:
             merged: dict[str, Number] = {}
             for q in group:
@@ -749,10 +769,7 @@ class _Residuals:
                     merged[who] = merged.get(who, 0) + m
             magnitudes = [m for m in merged.values() if m > 0]
             return _sensitive(magnitudes, sum(magnitudes), self.min_contributors, self.share)
-        gross = sum(figures[q].gross for q in group)
-        at_least = max(figures[q].contributors for q in group)
-        return gross > 0 and (at_least < self.min_contributors
-                              or sum(figures[q].largest for q in group) > self.share * gross)
+        return True
 
     def small_sets(self, tables: _Tables, hidden: set[int]) -> set[int]:
         """Any relation, not only partitions: pairs (and, up to TRIPLES_UP_TO of them, triples) of hidden plain
@@ -824,10 +841,9 @@ class _Residuals:
             atoms = self.atoms(h)
             if not atoms:
                 continue
-            probe = next(iter(atoms))
-            for total, figure in enumerate(figures):
-                if (total in current or total == h or not self.plain[total]
-                        or probe not in figure.published.coefficients or not atoms <= self.atoms(total)):
+            for total in self.containing(next(iter(atoms))):
+                figure = figures[total]
+                if total in current or total == h or not atoms <= self.atoms(total):
                     continue
                 for family in self.family_of[h]:
                     if (total, family) in checked:

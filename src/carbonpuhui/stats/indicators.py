@@ -249,6 +249,9 @@ class _Table:
         self.zero_atoms: frozenset[int] = frozenset()
         self.basis_atoms: Callable[[], list[int]] | None = None
         self._agency_alone: dict[Key, int] = {}  # figures with one positive contributor: who it is
+        # Per figure: its contributors' numbers and magnitudes (views into one family's arrays), for the
+        # residual checks of disclosure control, which pool the contributors of hidden figures.
+        self._contributors: dict[Key, tuple[np.ndarray, np.ndarray, int]] = {}
 
     def add(self, atom: Hashable, contributor: str, magnitude: Any, ids: Iterable[str], city: str | None,
             dims: dict[str, str], exact: Any = None) -> None:
@@ -419,15 +422,25 @@ class _Table:
         totals = np.add.reduceat(np.where(positive, sums, 0), f_starts)
         values = np.add.reduceat(exact, f_starts)
         lone = np.add.reduceat(np.where(positive, pairs % n_who, 0), f_starts)  # the one positive contributor
+        who_in_pair = pairs % n_who
+        ends = [*f_starts[1:].tolist(), len(pairs)]
         for k, c in enumerate(f_codes.tolist()):
             key = key_of(c)
             n = int(counts[k])
+            self._contributors[key] = (who_in_pair[f_starts[k]:ends[k]], sums[f_starts[k]:ends[k]], m_scale)
             self.summaries[key] = disclosure.Summary(
                 value=_typed(values[k], e_scale, e_kind), contributors=n,
                 largest=Fraction(int(largest[k]) if n else 0, m_scale), total=Fraction(int(totals[k]), m_scale))
             self.exact[key] = self.summaries[key].value
             if n == 1:
                 self._agency_alone[key] = int(lone[k])
+
+    def contributions(self, key: Key) -> dict[int, Any]:
+        """A figure's magnitudes per contributor (by number; those > 0), exact."""
+        who, sums, scale = self._contributors[key]
+        if scale == 1:
+            return {w: int(m) for w, m in zip(who.tolist(), sums.tolist(), strict=True) if m > 0}
+        return {w: Fraction(int(m), scale) for w, m in zip(who.tolist(), sums.tolist(), strict=True) if m > 0}
 
     def protect(self, exempt_org: str | None = None) -> disclosure.Protection:
         published = [disclosure.Published(key, atoms) for key, atoms in self.figures.items()]
@@ -437,11 +450,12 @@ class _Table:
             own = self._who[exempt_org]
             exempt = {key for key, who in self._agency_alone.items() if who == own}
         protection = disclosure.protect_summarised(published, self.summaries, zero_atoms=self.zero_atoms,
-                                                   basis_atoms=self.basis_atoms, exempt=frozenset(exempt))
+                                                   basis_atoms=self.basis_atoms, exempt=frozenset(exempt),
+                                                   contributions=self.contributions)
         if protection.exposed and self.basis_atoms is not None:
             # Not expected (the forest spans exactly), but then every atom decides, at full cost.
             protection = disclosure.protect_summarised(published, self.summaries, zero_atoms=self.zero_atoms,
-                                                       exempt=frozenset(exempt))
+                                                       exempt=frozenset(exempt), contributions=self.contributions)
         return protection
 
 
