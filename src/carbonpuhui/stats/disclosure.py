@@ -692,7 +692,7 @@ class _Residuals:
         self._atoms: dict[int, frozenset[Atom]] = {}
         self._members: dict[tuple[int, tuple[object, ...]], list[int] | None] = {}
         self._maps: dict[int, dict[str, Number]] = {}
-        self._containing: dict[Atom, list[int]] | None = None
+        self._containing: dict[Atom, list[int]] = {}
 
     def atoms(self, number: int) -> frozenset[Atom]:
         found = self._atoms.get(number)
@@ -701,15 +701,24 @@ class _Residuals:
         return found
 
     def containing(self, atom: Atom) -> list[int]:
-        """The plain figures that contain ``atom``, in number order (an index built on first use: the
-        partitions of a hidden figure are looked for only among the totals that contain it)."""
-        if self._containing is None:
-            self._containing = {}
-            for number, figure in enumerate(self.figures):
-                if self.plain[number]:
-                    for a in figure.published.coefficients:
-                        self._containing.setdefault(a, []).append(number)
-        return self._containing.get(atom, [])
+        """The plain figures that contain ``atom``, in number order (see :meth:`index`)."""
+        return self._containing[atom]
+
+    def index(self, probes: Iterable[Atom]) -> None:
+        """Find the plain figures containing each of ``probes`` (a few hundred atoms, one per hidden
+        figure: its partitions are looked for only among the totals that contain it), once per atom."""
+        new = {a for a in probes if a not in self._containing}
+        if not new:
+            return
+        for a in new:
+            self._containing[a] = []
+        for number, figure in enumerate(self.figures):
+            if self.plain[number]:
+                coefficients = figure.published.coefficients
+                inside = new.intersection(coefficients) if len(new) < len(coefficients) else \
+                    [a for a in coefficients if a in new]
+                for a in inside:
+                    self._containing[a].append(number)
 
     def members(self, total: int, family: tuple[object, ...]) -> list[int] | None:
         """The family's figures inside ``total``, or None unless they are pairwise disjoint."""
@@ -835,6 +844,7 @@ class _Residuals:
         current = set(hidden)
         chosen: set[int] = set()
         checked: set[tuple[int, tuple[object, ...]]] = set()
+        self.index(next(iter(self.atoms(h))) for h in hidden if self.plain[h] and self.atoms(h))
         for h in sorted(hidden):
             if not self.plain[h]:
                 continue

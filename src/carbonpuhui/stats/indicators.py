@@ -11,9 +11,10 @@ suppressed one. Ratios are published only when their numerator and denominator b
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
@@ -215,6 +216,16 @@ def _typed(numerator: Any, scale: int, kind: type) -> Any:
     return disclosure._typed_sum(value, {kind})  # exact: a decimal sum's denominator is 2^a 5^b
 
 
+def _coded(values: list[str | None]) -> tuple[list[str], np.ndarray]:
+    """(the distinct values but None, sorted; each value's index in them, -1 for None)."""
+    first: dict[str | None, int] = {}
+    provisional = np.fromiter((first.setdefault(v, len(first)) for v in values), np.int64, len(values))
+    distinct = sorted(v for v in first if v is not None)
+    rank = {v: k for k, v in enumerate(distinct)}
+    renumber = np.array([rank.get(v, -1) for v in first], dtype=np.int64)  # type: ignore[arg-type]
+    return distinct, renumber[provisional] if len(values) else provisional
+
+
 def _runs(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sort ``codes``: (order, the start of each run of equal codes, the run's code)."""
     order = np.argsort(codes, kind="stable")
@@ -319,18 +330,18 @@ class _Table:
         per_atom = np.zeros(n_atoms, dtype=magnitudes.dtype)
         np.add.at(per_atom, atom_of, magnitudes)
         self.zero_atoms = frozenset(np.flatnonzero(per_atom == 0).tolist())
+        info = self._info
         ids_number: dict[tuple[str, ...], int] = {}
-        ids_of = np.array([ids_number.setdefault(ids, len(ids_number)) for ids, _, _ in self._info], dtype=np.int64)
+        ids_of = np.fromiter((ids_number.setdefault(ids, len(ids_number)) for ids, _, _ in info), np.int64, n_atoms)
         indicators = sorted({i for ids in ids_number for i in ids})
-        cities = sorted({c for _, c, _ in self._info if c is not None})
-        city_code = {c: k for k, c in enumerate(cities)}
-        dims = sorted({d for _, _, ds in self._info for d in ds})
-        groups = {d: sorted({ds[d] for _, _, ds in self._info if d in ds}) for d in dims}
-        group_code = {d: {g: k for k, g in enumerate(gs)} for d, gs in groups.items()}
+        dims = sorted({d for _, _, ds in info for d in ds})
         has = np.array([[i in ids for i in indicators] for ids in ids_number], dtype=bool)[ids_of]
-        city = np.array([city_code.get(c, -1) for _, c, _ in self._info], dtype=np.int64)
-        group = {d: np.array([group_code[d].get(ds.get(d), -1) for _, _, ds in self._info], dtype=np.int64)
-                 for d in dims}
+        # Codes in first-seen order, one pass per column, then renumbered to sorted order (canonical).
+        cities, city = _coded([c for _, c, _ in info])
+        groups: dict[str, list[str]] = {}
+        group: dict[str, np.ndarray] = {}
+        for d in dims:
+            groups[d], group[d] = _coded([ds.get(d) for _, _, ds in info])
         for column, indicator in enumerate(indicators):
             for local in (False, True):
                 for dim in [TOTAL, *dims]:
@@ -469,9 +480,43 @@ class _Result:
 
     protected: bool = True
     pending: list[tuple[_Table, tuple[str, ...], str | None]] = field(default_factory=list)
+    queue: Any = None  # the worker's inbox while ``run`` is open
+
+    @contextlib.asynccontextmanager
+    async def run(self) -> AsyncIterator[None]:
+        """While open, work passed to ``later`` runs in one worker thread, in order, while the event loop
+        goes on with the next query: the database and the CPU-bound table building and disclosure
+        control (seconds on a large province) overlap, and the event loop is never blocked by them."""
+        send, receive = anyio.create_memory_object_stream[tuple[Callable[..., None], tuple[Any, ...]]](math.inf)
+
+        async def worker() -> None:
+            async with receive:
+                async for work, args in receive:
+                    await anyio.to_thread.run_sync(self._work, work, args)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(worker)
+            self.queue = send
+            try:
+                async with send:
+                    yield
+            finally:
+                self.queue = None
+
+    def _work(self, work: Callable[..., None], args: tuple[Any, ...]) -> None:
+        work(*args)
+        self.settle()
+
+    def later(self, work: Callable[..., None], *args: Any) -> None:
+        """Run ``work(*args)`` (which builds tables and ``take``s them) and settle its tables: in the
+        worker thread while ``run`` is open, else at once."""
+        if self.queue is None:
+            self._work(work, args)
+        else:
+            self.queue.send_nowait((work, args))
 
     def take(self, table: _Table, ids: Iterable[str], agency: str | None = None) -> None:
-        """Keep ``table`` for ``settle`` (pure CPU work, done off the event loop once the queries ran)."""
+        """Keep ``table`` for ``settle``."""
         self.pending.append((table, tuple(ids), agency))
 
     def settle(self) -> None:
@@ -504,38 +549,48 @@ def _split(total: Any, parts: int, prefix: str) -> dict[str, Any]:
 
 
 async def _products(repo: StatsRepository, province: str, quarter: Quarter, result: _Result) -> int:
+    rows = await repo.products(province, quarter)
+    result.later(_build_products, province, [row for row in rows if row.city is not None], result)
+    return sum(row.count for row in rows if row.city is None)
+
+
+def _build_products(province: str, rows: list[Any], result: _Result) -> None:
     counts, ratios = _Table(province), _Table(province)
-    unattributed = 0
-    for row in await repo.products(province, quarter):
-        if row.city is None:
-            unattributed += row.count
-            continue
-        dims = {"industry": row.industry or "other", "category": row.category}
-        state = row.grade or "-"
-        comparable = row.comparable > 0
-        ids = ["listed_products"]
-        if row.grade is not None:
-            ids += ["labelled_products", f"grade_{row.grade}"]
-            if comparable:
-                ids.append("_intensity_products")
-        counts.add(("p", row.city, dims["industry"], row.category, state, comparable), row.org, row.count, ids,
-                   row.city, dims)
-        if row.grade is not None and comparable and row.baseline:
-            ratio = Fraction(row.kg_sum) / Fraction(row.baseline)
-            ratios.add(("i", row.city, dims["industry"], row.category), row.org, max(ratio, Fraction(0)),
-                       ["_intensity_sum"], row.city, dims, exact=ratio)
+
+    def ids_of(row: Any) -> list[str]:
+        if row.grade is None:
+            return ["listed_products"]
+        ids = ["listed_products", "labelled_products", f"grade_{row.grade}"]
+        return [*ids, "_intensity_products"] if row.comparable > 0 else ids
+
+    def describe(of: list[Any], fixed: list[str] | None) -> Callable[[int], Any]:
+        def atom_info(k: int) -> tuple[list[str], str, dict[str, str]]:
+            row = of[k]
+            return (fixed or ids_of(row)), row.city, {"industry": row.industry or "other", "category": row.category}
+        return atom_info
+
+    counts.add_many([("p", r.city, r.industry or "other", r.category, r.grade or "-", r.comparable > 0) for r in rows],
+                    [r.org for r in rows], [r.count for r in rows], None, describe(rows, None))
+    rated = [r for r in rows if r.grade is not None and r.comparable > 0 and r.baseline]
+    exact = [Fraction(r.kg_sum) / Fraction(r.baseline) for r in rated]
+    zero = Fraction(0)
+    ratios.add_many([("i", r.city, r.industry or "other", r.category) for r in rated], [r.org for r in rated],
+                    [max(v, zero) for v in exact], exact, describe(rated, ["_intensity_sum"]))
     product_ids = ["listed_products", "labelled_products", *(f"grade_{g}" for g in "ABCDE"), "labelled_share",
                    "intensity_vs_baseline", "_intensity_products"]
     result.take(counts, ids=product_ids)
     result.take(ratios, ids=["_intensity_sum"])
-    return unattributed
 
 
 async def _credits(repo: StatsRepository, province: str, quarter: Quarter, result: _Result) -> None:
+    people = await repo.people(province, quarter)
+    result.later(_build_credits, province, people, await repo.credits(province, quarter), result)
+
+
+def _build_credits(province: str, people: Any, rows: list[Any], result: _Result) -> None:
     grams = _Table(province)
     ids = {"purchase": "credits_purchases_g", "trip": "credits_travel_g", "redemption": "credits_redeemed_g"}
-    people = await repo.people(province, quarter)
-    for row in await repo.credits(province, quarter):
+    for row in rows:
         if row.kind == "trip" and row.org == "-":
             # Unattested travel: no operator, so no division; the province's total only, and its
             # contributors are people, counted (up to a few) so that one or two alone stay hidden.
@@ -576,15 +631,21 @@ async def _credits(repo: StatsRepository, province: str, quarter: Quarter, resul
 
 async def _procurement(repo: StatsRepository, province: str, quarter: Quarter, result: _Result,
                        agency: str | None) -> None:
+    result.later(_build_procurement, province, await repo.tenders(province, quarter),
+                 await repo.awards(province, quarter), result, agency)
+
+
+def _build_procurement(province: str, tender_rows: list[Any], award_rows: list[Any], result: _Result,
+                       agency: str | None) -> None:
     tenders, awards, kg = _Table(province), _Table(province), _Table(province)
-    for row in await repo.tenders(province, quarter):
+    for row in tender_rows:
         if row.city is None:
             continue
         dims = {"industry": row.industry or "other", "category": row.category}
         ids = ["tenders", *(["tenders_with_carbon_criteria"] if row.with_criteria else [])]
         tenders.add(("t", row.city, dims["industry"], row.category, row.with_criteria), row.org, row.count, ids,
                     row.city, dims)
-    for row in await repo.awards(province, quarter):
+    for row in award_rows:
         if row.city is None:
             continue
         dims = {"industry": row.industry or "other", "category": row.category}
@@ -603,8 +664,12 @@ async def _procurement(repo: StatsRepository, province: str, quarter: Quarter, r
 
 
 async def _trade(repo: StatsRepository, province: str, quarter: Quarter, result: _Result) -> None:
+    result.later(_build_trade, province, [row for row in await repo.shipments(province, quarter)
+                                          if row.city is not None], result)
+
+
+def _build_trade(province: str, rows: list[Any], result: _Result) -> None:
     value, volume, label = _Table(province), _Table(province), _Table(province)
-    rows = [row for row in await repo.shipments(province, quarter) if row.city is not None]
     covered = [row for row in rows if row.covered]
     zero = Decimal(0)
 
@@ -720,13 +785,12 @@ async def compute(session: AsyncSession, *, area: str, quarter: Quarter, by: By,
     repo = StatsRepository(session)
     result = _Result(protected=protected)
     await repo.tune()
-    unattributed = await _products(repo, province, quarter, result)
-    await _credits(repo, province, quarter, result)
-    await _procurement(repo, province, quarter, result, agency)
-    await _trade(repo, province, quarter, result)
-    await repo.untune()  # (on an error the transaction is rolled back, and its SET LOCAL with it)
-    # Disclosure control is CPU-bound (seconds on a large province): a worker thread, not the event loop.
-    await anyio.to_thread.run_sync(result.settle)
+    async with result.run():  # each table is built and protected while the next query runs
+        await _trade(repo, province, quarter, result)  # (the most work after its query: first)
+        unattributed = await _products(repo, province, quarter, result)
+        await _credits(repo, province, quarter, result)
+        await _procurement(repo, province, quarter, result, agency)
+        await repo.untune()  # (on an error the transaction is rolled back, and its SET LOCAL with it)
     indicators = []
     for indicator in ORDER:
         unit, names, definition = DEFINITIONS[indicator]
