@@ -134,6 +134,11 @@ class Protection:
 
 
 def _exact(value: object, where: object) -> Fraction:
+    kind = type(value)
+    if kind is Fraction or kind is int:  # (the common cases, without the general checks)
+        if value < 0:  # type: ignore[operator]
+            raise ValueError(f"{where}: magnitude {value!r} is negative")
+        return value if kind is Fraction else Fraction(value)  # type: ignore[return-value]
     if isinstance(value, bool) or not isinstance(value, int | Fraction | Decimal):
         raise TypeError(f"{where}: magnitude {value!r} is not an int, Fraction or Decimal")
     if isinstance(value, Decimal) and not value.is_finite():
@@ -678,8 +683,9 @@ class _Residuals:
         self.min_contributors = min_contributors
         self.share = share
         self.exempt = exempt
-        self.plain = [f.gross > 0 and f.positive and all(c == 1 for c in f.published.coefficients.values())
-                      for f in figures]
+        # (a figure given as a set of atoms sums them: every coefficient is 1, no need to look)
+        self.plain = [f.gross > 0 and f.positive and (not isinstance(f.published.atoms, Mapping) or all(
+            c == 1 for c in f.published.coefficients.values())) for f in figures]
         self.families: dict[tuple[object, ...], list[int]] = {}
         self.family_of: dict[int, list[tuple[object, ...]]] = {}
         for number, figure in enumerate(figures):

@@ -218,12 +218,51 @@ def _typed(numerator: Any, scale: int, kind: type) -> Any:
 
 def _coded(values: list[str | None]) -> tuple[list[str], np.ndarray]:
     """(the distinct values but None, sorted; each value's index in them, -1 for None)."""
-    first: dict[str | None, int] = {}
-    provisional = np.fromiter((first.setdefault(v, len(first)) for v in values), np.int64, len(values))
-    distinct = sorted(v for v in first if v is not None)
-    rank = {v: k for k, v in enumerate(distinct)}
-    renumber = np.array([rank.get(v, -1) for v in first], dtype=np.int64)  # type: ignore[arg-type]
-    return distinct, renumber[provisional] if len(values) else provisional
+    distinct = sorted(v for v in dict.fromkeys(values) if v is not None)
+    rank: dict[str | None, int] = {v: k for k, v in enumerate(distinct)}
+    rank[None] = -1
+    return distinct, np.fromiter(map(rank.__getitem__, values), np.int64, len(values))
+
+
+def _unique_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(np.stack(columns, axis=1), axis=0, return_inverse=True)`` for integer columns (each
+    >= -1), the inverse flat: as one integer per row in mixed radix (same order) when that fits in
+    64 bits, which makes it a plain 1-D unique, several times faster."""
+    radix = [int(c.max(initial=0)) + 2 for c in columns]  # (+2: -1 shifts to 0)
+    if math.prod(radix) >= 2**62:
+        rows, inverse = np.unique(np.stack(columns, axis=1), axis=0, return_inverse=True)
+        return rows, inverse.reshape(-1)
+    combined = np.zeros(len(columns[0]), dtype=np.int64)
+    for c, r in zip(columns, radix, strict=True):
+        combined = combined * r + (c + 1)
+    distinct, inverse = np.unique(combined, return_inverse=True)
+    rows = np.empty((len(distinct), len(columns)), dtype=np.int64)
+    for k in range(len(columns) - 1, -1, -1):
+        rows[:, k] = distinct % radix[k] - 1
+        distinct = distinct // radix[k]
+    return rows, inverse.reshape(-1)
+
+
+# Up to this many possible keys, sums by key are taken in a dense array (no sort).
+DENSE_KEYS = 2_000_000
+
+
+def _sums_by_key(keys: np.ndarray, space: int, values: np.ndarray,
+                 more: np.ndarray | None) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """The distinct ``keys`` (each in range(space)), ascending, and per key the sums of ``values`` and of
+    ``more`` (``values`` again when None), exact: int64 (bounded by ``_scaled``) or Python ints."""
+    columns = [values] if more is None else [values, more]
+    if space <= DENSE_KEYS and all(c.dtype != object for c in columns):
+        present = np.flatnonzero(np.bincount(keys, minlength=space))
+        out = []
+        for c in columns:
+            total = np.zeros(space, dtype=c.dtype)
+            np.add.at(total, keys, c)
+            out.append(total[present])
+    else:
+        order, starts, present = _runs(keys)
+        out = [np.add.reduceat(c[order], starts) if len(starts) else c[:0] for c in columns]
+    return present, (out[0], out[-1])
 
 
 def _runs(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -259,6 +298,8 @@ class _Table:
         self.groups: dict[tuple[str, str], set[str]] = defaultdict(set)
         self.zero_atoms: frozenset[int] = frozenset()
         self.basis_atoms: Callable[[], list[int]] | None = None
+        self._columns: tuple[Any, ...] | None = None
+        self._n_atoms = 0
         self._agency_alone: dict[Key, int] = {}  # figures with one positive contributor: who it is
         # Per figure: its contributors' numbers and magnitudes (views into one family's arrays), for the
         # residual checks of disclosure control, which pool the contributors of hidden figures.
@@ -293,9 +334,25 @@ class _Table:
         self._magnitudes.extend(magnitudes)
         self._exacts.extend(magnitudes if exacts is None else exacts)
 
+    def add_columns(self, *, ids: list[tuple[str, ...]], ids_of: list[int], cities: list[str],
+                    dims: dict[str, list[str]], state: list[list[int]], contributors: list[str],
+                    magnitudes: list[Any], exacts: list[Any] | None = None) -> None:
+        """Rows given column by column (the large tables: no tuple, dictionary or call per row). Row k's
+        atom is (its ids, city, groups and ``state``, small integers for whatever else tells atoms
+        apart, e.g. a grade), ``ids[ids_of[k]]`` the figures' indicators it counts in. Every row has a
+        city. A table takes either columns, once, or rows (``add``, ``add_many``), not both."""
+        if self._atom_rows or self._columns is not None:
+            raise ValueError("add_columns: once, on an empty table")
+        n = len(contributors)
+        if not (len(ids_of) == len(cities) == len(magnitudes) == n and all(len(c) == n for c in dims.values())
+                and all(len(c) == n for c in state) and (exacts is None or len(exacts) == n)):
+            raise ValueError("add_columns: columns of different lengths")
+        self._columns = (list(ids), ids_of, cities, dims, state, contributors, magnitudes,
+                         magnitudes if exacts is None else exacts)
+
     @property
     def atom_count(self) -> int:
-        return len(self._info)
+        return self._n_atoms
 
     def adjust(self, key: Key, delta: Any) -> None:
         """Add ``delta`` to a figure's displayed value (not weighed by disclosure control)."""
@@ -305,9 +362,13 @@ class _Table:
         """Display ``value`` for a figure (when it exists) instead of the sum of its rows."""
         self._set[key] = value
 
-    def finish(self) -> None:
-        if not self._atom_rows:
-            return
+    def _measures(self, magnitudes: list[Any], exacts: list[Any]) -> tuple[Any, Any]:
+        scaled = _scaled(magnitudes)
+        if exacts is magnitudes or (exacts == magnitudes and set(map(type, exacts)) == set(map(type, magnitudes))):
+            return scaled, scaled  # (most tables: nothing negative)
+        return scaled, _scaled(exacts)
+
+    def _from_rows(self) -> tuple[Any, ...]:
         # Number the atoms and contributors in a canonical order, not the order rows came from the
         # database: the same data then gives the same elimination, whatever the query plan.
         atom_order = sorted(self._atom, key=repr)
@@ -321,27 +382,54 @@ class _Table:
         self._who = {w: k for k, w in enumerate(who_order)}
         atom_of = renumber[np.array(self._atom_rows, dtype=np.int64)]
         who_of = who_renumber[np.array(self._who_rows, dtype=np.int64)]
-        magnitudes, m_scale, m_kind = _scaled(self._magnitudes)
-        if self._exacts == self._magnitudes and set(map(type, self._exacts)) == set(map(type, self._magnitudes)):
-            exacts, e_scale, e_kind = magnitudes, m_scale, m_kind  # (most tables: nothing negative)
-        else:
-            exacts, e_scale, e_kind = _scaled(self._exacts)
-        n_atoms = len(self._info)
-        per_atom = np.zeros(n_atoms, dtype=magnitudes.dtype)
-        np.add.at(per_atom, atom_of, magnitudes)
-        self.zero_atoms = frozenset(np.flatnonzero(per_atom == 0).tolist())
         info = self._info
+        n_atoms = len(info)
         ids_number: dict[tuple[str, ...], int] = {}
         ids_of = np.fromiter((ids_number.setdefault(ids, len(ids_number)) for ids, _, _ in info), np.int64, n_atoms)
-        indicators = sorted({i for ids in ids_number for i in ids})
         dims = sorted({d for _, _, ds in info for d in ds})
-        has = np.array([[i in ids for i in indicators] for ids in ids_number], dtype=bool)[ids_of]
         # Codes in first-seen order, one pass per column, then renumbered to sorted order (canonical).
         cities, city = _coded([c for _, c, _ in info])
         groups: dict[str, list[str]] = {}
         group: dict[str, np.ndarray] = {}
         for d in dims:
             groups[d], group[d] = _coded([ds.get(d) for _, _, ds in info])
+        return (n_atoms, atom_of, who_of, list(ids_number), ids_of, dims, cities, city, groups, group,
+                *self._measures(self._magnitudes, self._exacts))
+
+    def _from_columns(self) -> tuple[Any, ...]:
+        ids, ids_of, row_cities, row_dims, state, contributors, magnitudes, exacts = self._columns  # type: ignore[misc]
+        dims = sorted(row_dims)
+        cities, city_rows = _coded(row_cities)
+        groups, group_rows = {}, []
+        for d in dims:
+            groups[d], codes = _coded(row_dims[d])
+            group_rows.append(codes)
+        who_order, who_of = _coded(contributors)
+        self._who = {w: k for k, w in enumerate(who_order)}
+        # An atom is a distinct (ids, city, groups, state) row: np.unique numbers them in that
+        # lexicographic order of sorted codes, which does not depend on the order rows came in.
+        atoms, atom_of = _unique_rows([np.asarray(ids_of, dtype=np.int64), city_rows, *group_rows,
+                                       *(np.asarray(c, dtype=np.int64) for c in state)])
+        group = {d: atoms[:, 2 + k] for k, d in enumerate(dims)}
+        return (len(atoms), atom_of, who_of, ids, atoms[:, 0], dims, cities, atoms[:, 1], groups, group,
+                *self._measures(magnitudes, exacts))
+
+    def finish(self) -> None:
+        if self._columns is not None and self._columns[5]:  # (any contributors, i.e. any rows)
+            parts = self._from_columns()
+        elif self._atom_rows:
+            parts = self._from_rows()
+        else:
+            return
+        (n_atoms, atom_of, who_of, ids_number, ids_of, dims, cities, city, groups, group,
+         (magnitudes, m_scale, m_kind), (exacts, e_scale, e_kind)) = parts
+        self._n_atoms = n_atoms
+        per_atom = np.zeros(n_atoms, dtype=magnitudes.dtype)
+        np.add.at(per_atom, atom_of, magnitudes)
+        self.zero_atoms = frozenset(np.flatnonzero(per_atom == 0).tolist())
+        indicators = sorted({i for ids in ids_number for i in ids})
+        has = np.array([[i in ids for i in indicators] for ids in ids_number], dtype=bool).reshape(
+            len(ids_number), len(indicators))[ids_of]
         for column, indicator in enumerate(indicators):
             for local in (False, True):
                 for dim in [TOTAL, *dims]:
@@ -386,9 +474,9 @@ class _Table:
         rest = [group[d][atoms] for d in dims[:-1]]
         last = [group[dims[-1]][atoms]] if dims else []
         # Vertices as integers: one side's (κ, groups but the last), then the other's (κ, last group).
-        _, left = np.unique(np.stack([*kappa, *rest], axis=1), axis=0, return_inverse=True)
-        _, right = np.unique(np.stack([*kappa, *last], axis=1), axis=0, return_inverse=True)
-        left, right = left.reshape(-1), right.reshape(-1) + int(left.max()) + 1
+        _, left = _unique_rows([*kappa, *rest])
+        _, right = _unique_rows([*kappa, *last])
+        right = right + int(left.max()) + 1
         parent = list(range(int(right.max()) + 1))
 
         def root(x: int) -> int:
@@ -419,14 +507,14 @@ class _Table:
         row_code = code[atom_of]
         inside = np.flatnonzero(row_code >= 0)
         row_code = row_code[inside]
-        # Per (figure, contributor): one sort, then sums over runs.
+        # Per (figure, contributor): the sums over equal pairs, in pair order.
         n_who = int(who_of.max()) + 1
         pair = row_code * n_who + who_of[inside]
-        order, starts, pairs = _runs(pair)
-        sums = np.add.reduceat(magnitudes[inside][order], starts) if len(starts) else magnitudes[:0]
-        exact = np.add.reduceat(exacts[inside][order], starts) if len(starts) else exacts[:0]
+        pairs, (sums, exact) = _sums_by_key(pair, (int(row_code.max()) + 1) * n_who,
+                                            magnitudes[inside], exacts[inside] if exacts is not magnitudes else None)
         figure_of_pair = pairs // n_who
-        _, f_starts, f_codes = _runs(figure_of_pair)  # already sorted: the runs are in place
+        f_starts = np.flatnonzero(np.r_[True, figure_of_pair[1:] != figure_of_pair[:-1]])  # sorted: runs in place
+        f_codes = figure_of_pair[f_starts]
         positive = sums > 0
         counts = np.add.reduceat(positive.astype(np.int64), f_starts)
         largest = np.maximum.reduceat(sums, f_starts)
@@ -556,26 +644,28 @@ async def _products(repo: StatsRepository, province: str, quarter: Quarter, resu
 
 def _build_products(province: str, rows: list[Any], result: _Result) -> None:
     counts, ratios = _Table(province), _Table(province)
+    ids: dict[tuple[str, ...], int] = {}  # an atom's indicators, by its label's grade and comparability
 
-    def ids_of(row: Any) -> list[str]:
-        if row.grade is None:
-            return ["listed_products"]
-        ids = ["listed_products", "labelled_products", f"grade_{row.grade}"]
-        return [*ids, "_intensity_products"] if row.comparable > 0 else ids
+    def ids_of(grade: str | None, comparable: bool) -> int:
+        if grade is None:
+            of: tuple[str, ...] = ("listed_products",)
+        else:
+            of = ("listed_products", "labelled_products", f"grade_{grade}",
+                  *(("_intensity_products",) if comparable else ()))
+        return ids.setdefault(of, len(ids))
 
-    def describe(of: list[Any], fixed: list[str] | None) -> Callable[[int], Any]:
-        def atom_info(k: int) -> tuple[list[str], str, dict[str, str]]:
-            row = of[k]
-            return (fixed or ids_of(row)), row.city, {"industry": row.industry or "other", "category": row.category}
-        return atom_info
-
-    counts.add_many([("p", r.city, r.industry or "other", r.category, r.grade or "-", r.comparable > 0) for r in rows],
-                    [r.org for r in rows], [r.count for r in rows], None, describe(rows, None))
+    codes = [ids_of(r.grade, r.comparable > 0) for r in rows]
+    industries = [r.industry or "other" for r in rows]
+    counts.add_columns(ids=list(ids), ids_of=codes, cities=[r.city for r in rows],
+                       dims={"industry": industries, "category": [r.category for r in rows]}, state=[],
+                       contributors=[r.org for r in rows], magnitudes=[r.count for r in rows])
     rated = [r for r in rows if r.grade is not None and r.comparable > 0 and r.baseline]
     exact = [Fraction(r.kg_sum) / Fraction(r.baseline) for r in rated]
     zero = Fraction(0)
-    ratios.add_many([("i", r.city, r.industry or "other", r.category) for r in rated], [r.org for r in rated],
-                    [max(v, zero) for v in exact], exact, describe(rated, ["_intensity_sum"]))
+    ratios.add_columns(ids=[("_intensity_sum",)], ids_of=[0] * len(rated), cities=[r.city for r in rated],
+                       dims={"industry": [r.industry or "other" for r in rated],
+                             "category": [r.category for r in rated]}, state=[],
+                       contributors=[r.org for r in rated], magnitudes=[max(v, zero) for v in exact], exacts=exact)
     product_ids = ["listed_products", "labelled_products", *(f"grade_{g}" for g in "ABCDE"), "labelled_share",
                    "intensity_vs_baseline", "_intensity_products"]
     result.take(counts, ids=product_ids)
@@ -673,30 +763,27 @@ def _build_trade(province: str, rows: list[Any], result: _Result) -> None:
     covered = [row for row in rows if row.covered]
     zero = Decimal(0)
 
-    def atoms(kind: str, of: list[Any]) -> list[Hashable]:
-        return [(kind, r.city, r.industry or "other", r.category, r.destination, r.covered) for r in of]
+    def add(table: _Table, of: list[Any], ids: list[tuple[str, ...]], magnitudes: list[Any],
+            exacts: list[Any] | None) -> None:
+        # Covered and not covered are told apart by their ids (the covered ones count in one more).
+        table.add_columns(ids=ids, ids_of=[1 if r.covered else 0 for r in of] if len(ids) > 1 else [0] * len(of),
+                          cities=[r.city for r in of],
+                          dims={"industry": [r.industry or "other" for r in of], "category": [r.category for r in of],
+                                "destination": [r.destination for r in of]},
+                          state=[[1 if r.covered else 0 for r in of]], contributors=[r.org for r in of],
+                          magnitudes=magnitudes, exacts=exacts)
 
-    def describe(of: list[Any], plain: list[str], cover: list[str]) -> Callable[[int], Any]:
-        def atom_info(k: int) -> tuple[list[str], str, dict[str, str]]:
-            r = of[k]
-            dims = {"industry": r.industry or "other", "category": r.category, "destination": r.destination}
-            return (cover if r.covered else plain), r.city, dims
-        return atom_info
-
-    orgs = [r.org for r in rows]
-    value.add_many(atoms("v", rows), orgs, [r.value_cents for r in rows], None,
-                   describe(rows, ["export_value_cents"], ["export_value_cents", "export_value_covered_cents"]))
+    add(value, rows, [("export_value_cents",), ("export_value_cents", "export_value_covered_cents")],
+        [r.value_cents for r in rows], None)
     volumes = [r.volume_kg for r in rows]
-    volume.add_many(atoms("q", rows), orgs, [zero if v < zero else v for v in volumes], volumes,
-                    describe(rows, ["export_volume_kg_baseline"],
-                             ["export_volume_kg_baseline", "export_volume_covered_kg_baseline"]))
+    add(volume, rows, [("export_volume_kg_baseline",),
+                       ("export_volume_kg_baseline", "export_volume_covered_kg_baseline")],
+        [zero if v < zero else v for v in volumes], volumes)
     labels = [r.label_kg for r in covered]
-    label.add_many(atoms("l", covered), [r.org for r in covered], [zero if v < zero else v for v in labels], labels,
-                   describe(covered, ["_export_label_kg"], ["_export_label_kg"]))
-    result.take(value, ids=["export_value_cents", "export_value_covered_cents",
-                                         "export_value_covered_share"])
+    add(label, covered, [("_export_label_kg",)], [zero if v < zero else v for v in labels], labels)
+    result.take(value, ids=["export_value_cents", "export_value_covered_cents", "export_value_covered_share"])
     result.take(volume, ids=["export_volume_kg_baseline", "export_volume_covered_kg_baseline",
-                                           "export_volume_covered_share", "export_intensity_vs_baseline"])
+                             "export_volume_covered_share", "export_intensity_vs_baseline"])
     result.take(label, ids=["_export_label_kg"])
 
 
