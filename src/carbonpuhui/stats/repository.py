@@ -270,7 +270,10 @@ class StatsRepository:
         city = func.substr(active.c.division, 1, 4)
         distinct = func.count(func.distinct(active.c.person))
         if self.exact:
-            return await self._people_grouping_sets(active, inside, unattested, city, distinct)
+            # Byte-wise ("C") comparisons for the sorts behind the distinct counts: several times
+            # faster than the database's linguistic collation, and the same groups and counts.
+            distinct = func.count(func.distinct(active.c.person.collate("C")))
+            return await self._people_grouping_sets(active, inside, unattested, city.collate("C"), distinct)
 
         async def grouped(*keys: Any) -> list[Any]:
             stmt = select(*keys, distinct).where(inside).group_by(*keys)
@@ -290,7 +293,7 @@ class StatsRepository:
         """PostgreSQL: every distinct count in one scan (GROUPING SETS), instead of one query each."""
         inside_flag = inside.label("inside")
         unattested_flag = unattested.label("unattested")
-        industry = active.c.industry
+        industry = active.c.industry.collate("C")
         sets = func.grouping_sets(tuple_(inside_flag, city, industry), tuple_(inside_flag, city),
                                   tuple_(inside_flag, industry), tuple_(), tuple_(unattested_flag))
         stmt = (select(func.grouping(inside_flag, city, industry, unattested_flag), inside_flag, city, industry,
