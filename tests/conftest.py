@@ -41,16 +41,26 @@ once_per_ci = pytest.mark.skipif(not SHARED_SERVICE_TESTS, reason="runs in the o
                                  "(CARBONPUHUI_SHARED_SERVICE_TESTS=0)")
 
 
+# Database-independent API tests that CI runs in the PostgreSQL leg only, to balance the two legs
+# (CARBONPUHUI_ONCE_IN_OTHER_LEG=1, set in the SQLite leg, skips them there).
+OTHER_LEG_TESTS = os.environ.get("CARBONPUHUI_ONCE_IN_OTHER_LEG") == "1"
+POSTGRES_LEG_ONLY = ("/tests/api/test_fuzz_roles.py",)
+# ... and in the SQLite leg only, with the unit tests and the multi-process ones.
+SQLITE_LEG_ONLY = ("/tests/api/test_role_matrix.py", "/tests/api/test_problems.py", "/tests/api/test_openapi.py")
+in_other_leg = pytest.mark.skip(reason="runs in the other CI leg (CARBONPUHUI_ONCE_IN_OTHER_LEG=1)")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Unit tests touch no database or store, and the role matrix is decided by the guards before any
-    handler runs: both give the same answer in either CI leg, so they run once, with the multi-process
-    tests (CARBONPUHUI_SHARED_SERVICE_TESTS=0 skips them)."""
-    if SHARED_SERVICE_TESTS:
-        return
+    """Unit tests touch no database or store; the role matrix and the role fuzzing are decided by the
+    guards before any handler runs; problem localisation and the served OpenAPI schema do not depend
+    on the database: each gives the same answer in either CI leg, so CI runs it once, in one leg or
+    the other (CARBONPUHUI_SHARED_SERVICE_TESTS=0 and CARBONPUHUI_ONCE_IN_OTHER_LEG=1 skip them)."""
     for item in items:
         path = item.path.as_posix()
-        if "/tests/unit/" in path or path.endswith("/tests/api/test_role_matrix.py"):
+        if not SHARED_SERVICE_TESTS and ("/tests/unit/" in path or path.endswith(SQLITE_LEG_ONLY)):
             item.add_marker(once_per_ci)
+        if OTHER_LEG_TESTS and path.endswith(POSTGRES_LEG_ONLY):
+            item.add_marker(in_other_leg)
 
 
 RUN_ID = uuid.uuid4().hex[:10]
