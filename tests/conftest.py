@@ -44,9 +44,9 @@ once_per_ci = pytest.mark.skipif(not SHARED_SERVICE_TESTS, reason="runs in the o
 # Database-independent API tests that CI runs in the PostgreSQL leg only, to balance the two legs
 # (CARBONPUHUI_ONCE_IN_OTHER_LEG=1, set in the SQLite leg, skips them there).
 OTHER_LEG_TESTS = os.environ.get("CARBONPUHUI_ONCE_IN_OTHER_LEG") == "1"
-POSTGRES_LEG_ONLY = ("/tests/api/test_fuzz_roles.py",)
+POSTGRES_LEG_ONLY = ("/tests/api/test_fuzz_roles.py", "/tests/api/test_problems.py", "/tests/api/test_openapi.py")
 # ... and in the SQLite leg only, with the unit tests and the multi-process ones.
-SQLITE_LEG_ONLY = ("/tests/api/test_role_matrix.py", "/tests/api/test_problems.py", "/tests/api/test_openapi.py")
+SQLITE_LEG_ONLY = ("/tests/api/test_role_matrix.py",)
 in_other_leg = pytest.mark.skip(reason="runs in the other CI leg (CARBONPUHUI_ONCE_IN_OTHER_LEG=1)")
 
 
@@ -54,7 +54,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Unit tests touch no database or store; the role matrix and the role fuzzing are decided by the
     guards before any handler runs; problem localisation and the served OpenAPI schema do not depend
     on the database: each gives the same answer in either CI leg, so CI runs it once, in one leg or
-    the other (CARBONPUHUI_SHARED_SERVICE_TESTS=0 and CARBONPUHUI_ONCE_IN_OTHER_LEG=1 skip them)."""
+    the other (CARBONPUHUI_SHARED_SERVICE_TESTS=0 and CARBONPUHUI_ONCE_IN_OTHER_LEG=1 skip them), which
+    keeps the two legs about as long."""
     for item in items:
         path = item.path.as_posix()
         if not SHARED_SERVICE_TESTS and ("/tests/unit/" in path or path.endswith(SQLITE_LEG_ONLY)):

@@ -382,7 +382,12 @@ async def _postgres_crash(cluster: Cluster, shop: Shop, server: PrivatePostgres)
         elif c.status == 503:  # readiness answers its own document: which check failed (the crash may
             # come between its database and schema probes)
             checks = c.body["checks"]
-            assert c.body["status"] == "unavailable" and checks["redis"] == "ok", c.body
+            # The readiness document names each check; on a loaded 2-core machine a Redis probe
+            # racing the crash's reconnects was seen to time out as well: what matters is that the
+            # document says unavailable and that some check says why.
+            assert c.body["status"] == "unavailable", c.body
+            assert set(checks) == {"database", "schema", "redis"}, c.body
+            assert any(v != "ok" for v in checks.values()), c.body
             assert any(checks.get(name, "").startswith("down: ") for name in ("database", "schema")), c.body
         elif c.kind == "read":
             assert c.body["label"] == label
