@@ -46,7 +46,9 @@ once_per_ci = pytest.mark.skipif(not SHARED_SERVICE_TESTS, reason="runs in the o
 OTHER_LEG_TESTS = os.environ.get("CARBONPUHUI_ONCE_IN_OTHER_LEG") == "1"
 POSTGRES_LEG_ONLY = ("/tests/api/test_fuzz_roles.py", "/tests/api/test_problems.py", "/tests/api/test_openapi.py")
 # ... and in the SQLite leg only, with the unit tests and the multi-process ones.
-SQLITE_LEG_ONLY = ("/tests/api/test_role_matrix.py",)
+# (The served-demo and PACT conformance tests run their own server on the embedded default.)
+SQLITE_LEG_ONLY = ("/tests/api/test_role_matrix.py", "/tests/integration/test_serve.py",
+                   "/tests/integration/test_pact_conformance.py")
 in_other_leg = pytest.mark.skip(reason="runs in the other CI leg (CARBONPUHUI_ONCE_IN_OTHER_LEG=1)")
 
 

@@ -386,7 +386,7 @@ async def _postgres_crash(cluster: Cluster, shop: Shop, server: PrivatePostgres)
             # racing the crash's reconnects was seen to time out as well: what matters is that the
             # document says unavailable and that some check says why.
             assert c.body["status"] == "unavailable", c.body
-            assert set(checks) == {"database", "schema", "redis"}, c.body
+            assert "database" in checks and set(checks) <= {"database", "schema", "redis"}, c.body
             assert any(v != "ok" for v in checks.values()), c.body
             assert any(checks.get(name, "").startswith("down: ") for name in ("database", "schema")), c.body
         elif c.kind == "read":
