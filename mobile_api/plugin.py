@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, Response, delete, get
+from litestar import Controller, Litestar, Request, Response, delete, get
 from litestar.config.app import AppConfig
 from litestar.openapi.spec import Tag
 from litestar.plugins import InitPluginProtocol
@@ -53,7 +53,6 @@ class MeController(Controller):
 
 class MobileAPIPlugin(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        from carbonpuhui.credits.leaderboard import Leaderboard
         from mobile_api.credits import (
             ClaimController,
             LeaderboardController,
@@ -76,11 +75,16 @@ class MobileAPIPlugin(InitPluginProtocol):
         from carbonpuhui.credits.travel import load_methodology
 
         load_methodology()  # a broken methodology file stops the app before it credits anyone
-        # The platform plugin has put the stores and settings in the state already.
-        state = app_config.state
-        state.update(leaderboard=Leaderboard(state["stores"], state["settings"].leaderboard_size))
+        # After the platform plugin's startup hook has opened the stores.
+        app_config.on_startup.append(open_leaderboard)
         if app_config.openapi_config is not None:
             tags = list(app_config.openapi_config.tags or [])
             tags.append(Tag(name="credits", description="Carbon-inclusive credits (碳普惠): claims, wallet, rewards"))
             app_config.openapi_config.tags = tags
         return app_config
+
+
+def open_leaderboard(app: Litestar) -> None:
+    from carbonpuhui.credits.leaderboard import Leaderboard
+
+    app.state.leaderboard = Leaderboard(app.state.stores, app.state.settings.leaderboard_size)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.testing import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -216,9 +217,28 @@ def settings(tmp_path: Path, migrated_database_url: str) -> Iterator[Settings]:
     _empty_tables(migrated_database_url)
 
 
+_SHARED_APPS: dict[tuple[object, ...], tuple[Litestar, dict[str, object]]] = {}
+
+
+def shared_app(settings: Settings) -> Litestar:
+    """``create_app(settings)``, but built once per process for each set of construction-time
+    settings: registering the routes takes about 0.4 s, most of a short test. The database, stores
+    and keys open at each lifespan's startup from ``app.state.settings``, so every test still gets
+    its own; the state is reset to what the app was built with, plus this test's settings."""
+    key = (settings.log_json, settings.max_body_bytes)
+    if key not in _SHARED_APPS:
+        built = create_app(settings)
+        _SHARED_APPS[key] = (built, built.state.dict())
+    app, initial = _SHARED_APPS[key]
+    if app.logging_config:  # as a fresh app would: another test may have configured logging since
+        app.get_logger = app.logging_config.configure()
+    app.state = State({**initial, "settings": settings, "default_locale": settings.default_locale})
+    return app
+
+
 @pytest.fixture
 def app(settings: Settings) -> Litestar:
-    return create_app(settings)
+    return shared_app(settings)
 
 
 @pytest.fixture

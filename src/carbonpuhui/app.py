@@ -83,25 +83,11 @@ class PlatformPlugin:
         self.settings = settings
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        from carbonpuhui.stores import Stores
-
         settings = self.settings
-        db = Database(settings.effective_database_url)
-        stores = Stores(settings)
-        # The local key signs PACT client tokens in every mode, and everybody's tokens when no
-        # identity provider (JWKS URL) is configured.
-        jwks = public_jwks(load_or_create_signing_key(settings.key_path))
-        if settings.jwks_url:
-            validator = TokenValidator(KeyProvider(jwks_url=settings.jwks_url), issuer=settings.token_issuer,
-                                       audience=settings.token_audience, pact_keys=KeyProvider.local(settings.key_path))
-        else:
-            validator = TokenValidator(KeyProvider.local(settings.key_path), issuer=settings.token_issuer,
-                                       audience=settings.token_audience)
-        app_config.state.update(
-            settings=settings, db=db, stores=stores, public_jwks=jwks, default_locale=settings.default_locale,
-            token_validator=validator,
-        )
-        app_config.stores = stores.registry()
+        # The database, stores and keys open at startup, from the settings in the app's state: what
+        # holds connections lives for one lifespan (and a test may run many on one app).
+        app_config.state.update(settings=settings, default_locale=settings.default_locale)
+        app_config.on_startup.insert(0, open_resources)
         app_config.route_handlers.extend([HealthController, JWKSController, MetricsController])
         app_config.dependencies.update({
             "db_session": Provide(provide_db_session),
@@ -110,23 +96,45 @@ class PlatformPlugin:
         # After metrics and request logging (so refused requests are counted and logged too). The
         # token endpoint reads HTTP Basic client credentials itself.
         app_config.middleware.append(DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema", "^/auth/token$"]))
-        app_config.middleware.append(PublicRateLimit(settings.public_rate_limit_per_minute))
+        app_config.middleware.append(PublicRateLimit())
         app_config.exception_handlers.update(exception_handlers)
         app_config.request_class = ExactDecimalRequest  # JSON numbers stay exact decimals everywhere
         app_config.guards.insert(0, reject_invalid_token)
         app_config.before_request = _refuse_nul
 
-        async def warm_kernels() -> None:
-            count = await asyncio.to_thread(scoring.warm_up)
-            log.info("scoring kernels warmed: %d", count)
-
-        async def close() -> None:
-            await db.dispose()
-            await stores.close()
-
         app_config.on_startup.append(warm_kernels)
-        app_config.on_shutdown.append(close)
+        app_config.on_shutdown.append(close_resources)
         return app_config
+
+
+def open_resources(app: Litestar) -> None:
+    """The lifespan's database, stores and token validation, from ``app.state.settings``."""
+    from carbonpuhui.stores import Stores
+
+    settings: Settings = app.state.settings
+    stores = Stores(settings)
+    # The local key signs PACT client tokens in every mode, and everybody's tokens when no
+    # identity provider (JWKS URL) is configured.
+    jwks = public_jwks(load_or_create_signing_key(settings.key_path))
+    if settings.jwks_url:
+        validator = TokenValidator(KeyProvider(jwks_url=settings.jwks_url), issuer=settings.token_issuer,
+                                   audience=settings.token_audience, pact_keys=KeyProvider.local(settings.key_path))
+    else:
+        validator = TokenValidator(KeyProvider.local(settings.key_path), issuer=settings.token_issuer,
+                                   audience=settings.token_audience)
+    app.state.update(db=Database(settings.effective_database_url), stores=stores, public_jwks=jwks,
+                     default_locale=settings.default_locale, token_validator=validator)
+    app.stores = stores.registry()
+
+
+async def close_resources(app: Litestar) -> None:
+    await app.state.db.dispose()
+    await app.state.stores.close()
+
+
+async def warm_kernels() -> None:
+    count = await asyncio.to_thread(scoring.warm_up)
+    log.info("scoring kernels warmed: %d", count)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:

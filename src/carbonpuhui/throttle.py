@@ -46,9 +46,6 @@ class PublicRateLimit(ASGIMiddleware):
 
     scopes = (ScopeType.HTTP,)
 
-    def __init__(self, limit_per_minute: int) -> None:
-        self.limit = limit_per_minute
-
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         opt = scope["route_handler"].opt
         if scope["method"] not in ("GET", "HEAD") or opt.get("access") != PUBLIC or not opt.get("throttled", True):
@@ -56,11 +53,13 @@ class PublicRateLimit(ASGIMiddleware):
             return
         client = scope.get("client")
         window, reset = _window(time.time())
-        count = await scope["litestar_app"].state.stores.count("rate_limit", f"public:{client[0] if client else '-'}:{window}",
-                                                      WINDOW_SECONDS + 1)
-        headers = {"RateLimit-Policy": f"{self.limit}; w={WINDOW_SECONDS}", "RateLimit-Limit": str(self.limit),
-                   "RateLimit-Remaining": str(max(0, self.limit - (count or 0))), "RateLimit-Reset": str(reset)}
-        if count is not None and count > self.limit:
+        state = scope["litestar_app"].state
+        limit = state.settings.public_rate_limit_per_minute
+        count = await state.stores.count("rate_limit", f"public:{client[0] if client else '-'}:{window}",
+                                         WINDOW_SECONDS + 1)
+        headers = {"RateLimit-Policy": f"{limit}; w={WINDOW_SECONDS}", "RateLimit-Limit": str(limit),
+                   "RateLimit-Remaining": str(max(0, limit - (count or 0))), "RateLimit-Reset": str(reset)}
+        if count is not None and count > limit:
             raise TooManyRequestsException(headers={**headers, "Retry-After": str(reset)})
 
         async def send_with_headers(message: Message) -> None:

@@ -186,6 +186,7 @@ async def test_a_client_that_disconnects_mid_body_is_not_a_server_error(app, tok
              "headers": [(b"content-type", b"application/json"), (b"content-length", b"100"),
                          (b"authorization", f"Bearer {token('admin')}".encode())],
              "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
-    await app(scope, receive, send)
+    async with app.lifespan():
+        await app(scope, receive, send)
     statuses = [m["status"] for m in sent if m["type"] == "http.response.start"]
     assert statuses == [400]
