@@ -212,27 +212,38 @@ class _Span:
                stop_at_residual: bool = False) -> bool:
         """Reduce ``vector`` in place (and ``trace`` alongside); True when it reduced to zero.
         Eliminating a pivot column only adds larger columns, so columns are visited in order."""
+        # The hot loop of disclosure control: names bound locally, and _normalised inlined (most
+        # entries are small integers, and int arithmetic needs no normalising at all).
         heap = list(vector)
         heapq.heapify(heap)
+        pop, push, rows, get = heapq.heappop, heapq.heappush, self.rows, vector.get
         while heap:
-            column = heapq.heappop(heap)
-            factor = vector.get(column)
+            column = pop(heap)
+            factor = get(column)
             if factor is None:
                 continue
-            pivot = self.rows.get(column)
+            pivot = rows.get(column)
             if pivot is None:
                 if stop_at_residual:
                     return False  # later eliminations never reach a smaller column
                 continue
             row, row_trace = pivot
             for target, entry in row.items():
-                new = _normalised(vector.get(target, 0) - factor * entry)
+                old = get(target)
+                if old is None:
+                    new = -factor * entry
+                    if type(new) is Fraction and new.denominator == 1:
+                        new = new.numerator
+                    vector[target] = new  # (not zero: neither factor nor entry is)
+                    push(heap, target)
+                    continue
+                new = old - factor * entry
+                if type(new) is Fraction and new.denominator == 1:
+                    new = new.numerator
                 if new:
-                    if target not in vector:
-                        heapq.heappush(heap, target)
                     vector[target] = new
                 else:
-                    vector.pop(target, None)
+                    del vector[target]
             if trace is not None:
                 for source, entry in row_trace.items():
                     new = _normalised(trace.get(source, 0) - factor * entry)
