@@ -26,7 +26,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,57 +35,26 @@ from collections import Counter, deque
 from pathlib import Path
 
 import httpx
-from _servers import start, stop
-from sqlalchemy import text
+from _servers import (
+    admin,
+    clean_redis,
+    cpu_seconds,
+    free_port,
+    percentile,
+    server_version,
+    start,
+    stop,
+    wait_ready,
+)
 from sqlalchemy.engine import URL, make_url
 
 from carbonpuhui.auth.tokens import mint_token
 from carbonpuhui.credits.signing import generate_private_jwk, sign
-from carbonpuhui.db.engine import create_engine, normalise_url
+from carbonpuhui.db.engine import normalise_url
 from carbonpuhui.db.migrate import upgrade
 from carbonpuhui.settings import load_settings
 
 CATEGORY = "bench.steel"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def percentile(sorted_values: list[float], p: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    return sorted_values[min(len(sorted_values) - 1, int(p / 100 * len(sorted_values)))]
-
-
-# --- scratch databases ------------------------------------------------------------------------------
-
-
-def admin(server: URL, sql: str) -> None:
-    async def run() -> None:
-        engine = create_engine(server.render_as_string(hide_password=False))
-        try:
-            async with engine.connect() as conn:
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await conn.execute(text(sql))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run())
-
-
-def server_version(url: URL) -> str:
-    async def run() -> str:
-        engine = create_engine(url.render_as_string(hide_password=False))
-        try:
-            async with engine.connect() as conn:
-                return str((await conn.execute(text("SHOW server_version"))).scalar_one())
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
 
 
 # --- pgbench ----------------------------------------------------------------------------------------
@@ -127,34 +95,6 @@ def pgbench(binary: str, url: URL, clients: int, seconds: int, scale: int, work:
 
 
 # --- the platform -----------------------------------------------------------------------------------
-
-
-def cpu_seconds(group: int) -> float:
-    """User + system CPU of every process in a process group (the server and its workers), from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for stat in glob.glob("/proc/[0-9]*/stat"):
-        try:
-            fields = Path(stat).read_text().rsplit(")", 1)[1].split()
-        except OSError:  # gone meanwhile
-            continue
-        if int(fields[2]) == group:  # pgrp; utime and stime are fields 14 and 15 of stat
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None:
-            raise SystemExit(f"server exited ({process.returncode}):\n{log.read_text(errors='replace')[-3000:]}")
-        time.sleep(0.3)
-    raise SystemExit(f"{url} did not become ready")
 
 
 class Actors:
@@ -267,15 +207,6 @@ async def drive(base: str, receipts: deque[str], consumers: list[list[dict[str, 
             "warm_errors": float(sum(n for status, n in warm.items() if status != 201)),
             "ran_out": float(not receipts), "server_cpu": server_cpu, "client_cpu": client_cpu,
             "load": load}
-
-
-def clean_redis(url: str, namespace: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url, socket_connect_timeout=2)
-    keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
-    if keys:
-        client.delete(*keys)
 
 
 def main() -> None:

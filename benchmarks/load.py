@@ -49,20 +49,18 @@ from typing import Any
 import asyncpg
 import httpx
 from _seed import clone_labelled, people
-from _servers import start, stop
-from claims import (
-    CATEGORY,
-    Actors,
+from _servers import (
     admin,
     clean_redis,
     cpu_seconds,
     free_port,
-    gtin13,
     percentile,
-    presign,
     server_version,
+    start,
+    stop,
     wait_ready,
 )
+from claims import CATEGORY, Actors, gtin13, presign
 from claims import seed as seed_templates
 from sqlalchemy.engine import make_url
 
