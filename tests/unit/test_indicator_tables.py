@@ -114,3 +114,37 @@ def test_protect_summarised_is_never_less_safe_with_contributions(with_contribut
     known = [table.figures[key] for key in table.figures if key not in protection.suppressed]
     for key in protection.suppressed:
         assert not disclosure.is_determined(table.figures[key], known, known_zero_atoms=table.zero_atoms)
+
+
+decimal_cells = st.dictionaries(st.sampled_from("pqrstu"), st.integers(min_value=0, max_value=5000), max_size=5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(table_cells=st.dictionaries(st.sampled_from("ABCD"), decimal_cells, min_size=1, max_size=4),
+       places=st.integers(min_value=1, max_value=4))
+def test_protection_of_decimal_magnitudes_is_that_of_the_same_magnitudes_scaled_to_integers(table_cells, places):
+    """The table weighs its figures in one integer unit (magnitude × the common denominator): the
+    primary rule and the residual checks compare sums and shares, so any common scale must give the
+    same suppression. Oracle: the same table with the magnitudes given as integers, and the primary
+    rule applied by hand to each figure's contributors."""
+    from decimal import Decimal
+
+    scaled = _table(table_cells)
+    decimal = _Table(PROVINCE)
+    for industry, contributors in table_cells.items():
+        for who, magnitude in contributors.items():
+            decimal.add(("x", "3702", industry), who, Decimal(magnitude).scaleb(-places), ["x"], "3702",
+                        {"industry": industry})
+    decimal.finish()
+    assert decimal.figures.keys() == scaled.figures.keys()
+    ours, theirs = decimal.protect(), scaled.protect()
+    assert ours.primary == theirs.primary and ours.secondary == theirs.secondary
+    city = "370200"
+    for industry, contributors in table_cells.items():
+        key = ("x", city, "industry", industry)
+        if key in decimal.figures:
+            by_hand = disclosure.is_sensitive({w: Fraction(m, 10**places) for w, m in contributors.items()})
+            assert (key in ours.primary) == by_hand
+    # The displayed values stay exact decimals, not the integer weights.
+    for key in decimal.figures:
+        assert Decimal(decimal.exact[key]).scaleb(places) == scaled.exact[key]

@@ -133,12 +133,14 @@ class Protection:
 # --- the primary rule -----------------------------------------------------------------------------
 
 
-def _exact(value: object, where: object) -> Fraction:
+def _exact(value: object, where: object) -> Fraction | int:
+    """``value`` as an exact non-negative number: an int stays an int (integer sums and comparisons
+    are many times faster than Fraction ones), anything else becomes a Fraction."""
     kind = type(value)
     if kind is Fraction or kind is int:  # (the common cases, without the general checks)
         if value < 0:  # type: ignore[operator]
             raise ValueError(f"{where}: magnitude {value!r} is negative")
-        return value if kind is Fraction else Fraction(value)  # type: ignore[return-value]
+        return value  # type: ignore[return-value]
     if isinstance(value, bool) or not isinstance(value, int | Fraction | Decimal):
         raise TypeError(f"{where}: magnitude {value!r} is not an int, Fraction or Decimal")
     if isinstance(value, Decimal) and not value.is_finite():
@@ -171,7 +173,12 @@ def _sensitive(magnitudes: Sequence[Number], total: Number, min_contributors: in
         return False  # nothing there: the figure is 0 and reveals no one
     if len(magnitudes) < min_contributors:
         return True
-    return max(magnitudes) > share * total  # Fraction × int: exact
+    return _dominates(max(magnitudes), share, total)
+
+
+def _dominates(largest: Number, share: Fraction, total: Number) -> bool:
+    """largest > share × total, exactly, in integers when the magnitudes are integers."""
+    return largest * share.denominator > share.numerator * total
 
 
 def ratio_status(numerator_key: Key, denominator_key: Key, protection: Protection) -> Status:
@@ -769,7 +776,7 @@ class _Residuals:
         at_least = max([figures[total].contributors - sum(figures[q].contributors for q in published),
                         *(figures[q].contributors for q in hidden), 1 if rest > 0 else 0])
         at_most = min(figures[total].largest, sum(figures[q].largest for q in hidden) + rest)
-        if not (at_least < self.min_contributors or at_most > self.share * gross):
+        if not (at_least < self.min_contributors or _dominates(at_most, self.share, gross)):
             return False
         exact = figures[total].contributions is not None or self.source is not None
         if exact:
@@ -786,7 +793,7 @@ class _Residuals:
         figures = self.figures
         gross = sum(figures[q].gross for q in group)
         if gross <= 0 or not (max(figures[q].contributors for q in group) < self.min_contributors
-                              or sum(figures[q].largest for q in group) > self.share * gross):
+                              or _dominates(sum(figures[q].largest for q in group), self.share, gross)):
             return False  # the bounds (on the sensitive side) pass it: so does the exact check
         if all(figures[q].contributions is not None for q in group) or self.source is not None:
             merged: dict[str, Number] = {}
@@ -1003,7 +1010,7 @@ def protect_summarised(published: Sequence[Published], summaries: Mapping[Key, S
         largest, total = _exact(s.largest, p.key), _exact(s.total, p.key)
         if s.contributors < 0 or (s.contributors == 0) != (total == 0) or largest > total:
             raise ValueError(f"{p.key}: inconsistent summary {s}")
-        sensitive = s.contributors > 0 and (s.contributors < min_contributors or largest > share * total)
+        sensitive = s.contributors > 0 and (s.contributors < min_contributors or _dominates(largest, share, total))
         positive = not isinstance(p.atoms, Mapping) or min(p.coefficients.values(), default=1) > 0
         figures.append(_Figure(published=p, value=s.value, gross=total, contributors=s.contributors,
                                sensitive=sensitive, positive=positive, largest=largest))

@@ -527,19 +527,21 @@ class _Table:
             key = key_of(c)
             n = int(counts[k])
             self._contributors[key] = (who_in_pair[f_starts[k]:ends[k]], sums[f_starts[k]:ends[k]], m_scale)
+            # The weights stay in the table's integer unit (magnitude × m_scale): the rules compare
+            # sums and shares, which one common positive scale leaves alone, and integer sums are many
+            # times faster than Fraction ones in the residual checks.
             self.summaries[key] = disclosure.Summary(
                 value=_typed(values[k], e_scale, e_kind), contributors=n,
-                largest=Fraction(int(largest[k]) if n else 0, m_scale), total=Fraction(int(totals[k]), m_scale))
+                largest=int(largest[k]) if n else 0, total=int(totals[k]))
             self.exact[key] = self.summaries[key].value
             if n == 1:
                 self._agency_alone[key] = int(lone[k])
 
-    def contributions(self, key: Key) -> dict[int, Any]:
-        """A figure's magnitudes per contributor (by number; those > 0), exact."""
-        who, sums, scale = self._contributors[key]
-        if scale == 1:
-            return {w: int(m) for w, m in zip(who.tolist(), sums.tolist(), strict=True) if m > 0}
-        return {w: Fraction(int(m), scale) for w, m in zip(who.tolist(), sums.tolist(), strict=True) if m > 0}
+    def contributions(self, key: Key) -> dict[int, int]:
+        """A figure's magnitudes per contributor (by number; those > 0), exact, in the table's integer
+        unit (magnitude × its common denominator), as its summary's largest and total are."""
+        who, sums, _ = self._contributors[key]
+        return {w: int(m) for w, m in zip(who.tolist(), sums.tolist(), strict=True) if m > 0}
 
     def protect(self, exempt_org: str | None = None) -> disclosure.Protection:
         published = [disclosure.Published(key, atoms) for key, atoms in self.figures.items()]
