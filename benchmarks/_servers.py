@@ -84,10 +84,11 @@ def cpu_seconds(group: int) -> float:
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Until ``url`` answers anything but a server error (a readiness probe's 503 included)."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
+            if httpx.get(url, timeout=1).status_code < 500:
                 return
         except httpx.HTTPError:
             pass

@@ -20,7 +20,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
-from _servers import start, stop
+from _servers import free_port, start, stop, wait_ready
 
 BARE_APP = textwrap.dedent('''
     import json, sys
@@ -76,26 +75,6 @@ PLATFORM_PLUS = textwrap.dedent('''
     uvicorn.run(factory, factory=True, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning",
                 access_log=False, limit_concurrency=1000, timeout_keep_alive=5, backlog=2048)
 ''')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None:
-            raise SystemExit(f"server exited ({process.returncode}); see its log")
-        time.sleep(0.3)
-    raise SystemExit(f"{url} did not become ready")
 
 
 async def seed(base: str, env: dict[str, str], products: int) -> list[str]:
@@ -175,7 +154,7 @@ def main() -> None:
     platform = start([sys.executable, "-m", "carbonpuhui.cli", "serve", "--port", str(port)], env,
                      work / "platform.log")
     try:
-        wait_ready(f"{base}/readyz", platform)
+        wait_ready(f"{base}/readyz", platform, work / "platform.log")
         t0 = time.perf_counter()
         gtins = asyncio.run(seed(base, env, args.products))
         print(f"seeded {len(gtins):,} labelled products in {time.perf_counter() - t0:.0f} s")
@@ -193,7 +172,7 @@ def main() -> None:
     plus = start([sys.executable, str(work / "platform_plus.py"), json.dumps(json.loads(sample)), str(port)], env,
                  work / "platform_plus.log")
     try:
-        wait_ready(f"{base}/readyz", plus)
+        wait_ready(f"{base}/readyz", plus, work / "platform_plus.log")
         for g in gtins:  # warm the cache once, as a long-running server would be
             httpx.get(f"{base}/v1/products/{g}")
         ours = wrk(base, args.seconds, args.connections, script)
@@ -205,7 +184,7 @@ def main() -> None:
     bare = start([sys.executable, str(work / "bare.py"), json.dumps(json.loads(sample)), str(port)], env,
                  work / "bare.log")
     try:
-        wait_ready(f"http://127.0.0.1:{port}/v1/products/x", bare)
+        wait_ready(f"http://127.0.0.1:{port}/v1/products/x", bare, work / "bare.log")
         baseline = wrk(f"http://127.0.0.1:{port}/v1/products/x", args.seconds, args.connections, None)
     finally:
         stop(bare)
