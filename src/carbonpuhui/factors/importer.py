@@ -8,8 +8,6 @@ nothing, so importing the same file twice creates nothing the second time.
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import itertools
 from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
@@ -19,6 +17,7 @@ import msgspec
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from carbonpuhui.auth import Principal
+from carbonpuhui.csv_records import read_records
 from carbonpuhui.errors import (
     RETRYABLE_SQLSTATES,
     ConflictError,
@@ -85,52 +84,15 @@ def _convert(raw: Any, *, from_text: bool) -> FactorCreate:
     return msgspec.convert(raw, FactorCreate, strict=not from_text)
 
 
-# Cells as large as an import may be (the csv default of 128 KiB would raise mid-file).
-csv.field_size_limit(64 * 1024 * 1024)
-
-
 def parse_csv(text: str) -> Iterator[ParsedRow]:
-    # strict: an unterminated quote or a stray quote is an error, not a silently merged row.
-    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
-    try:
-        names = list(reader.fieldnames or [])
-    except csv.Error as exc:
-        yield ParsedRow(1, None, N_("The CSV is malformed: {error}."), {"error": str(exc)})
-        return
-    header = set(names)
-    if len(header) != len(names):
-        twice = sorted({n for n in names if names.count(n) > 1})
-        yield ParsedRow(1, None, N_("Columns named twice: {columns}."), {"columns": ", ".join(twice)})
-        return
-    missing = _REQUIRED_COLUMNS - header
-    if missing:
-        yield ParsedRow(1, None, N_("Missing columns: {columns}."), {"columns": ", ".join(sorted(missing))})
-        return
-    unknown = header - set(CSV_COLUMNS)
-    if unknown:
-        yield ParsedRow(1, None, N_("Unknown columns: {columns}."), {"columns": ", ".join(sorted(unknown))})
-        return
-    lines = io.StringIO(text, newline="").readlines()
-    line = reader.line_num
-    while True:
-        try:
-            flat = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield ParsedRow(line + 1, None, N_("The CSV is malformed: {error}."), {"error": str(exc)})
-            return
-        start = line + 1
-        while start < reader.line_num and not lines[start - 1].strip("\r\n"):
-            start += 1  # DictReader skips blank lines: report the row's own first line
-        line = reader.line_num
-        if None in flat:
-            yield ParsedRow(start, None, N_("The row has more cells than the header has columns."), {})
+    for record in read_records(text, columns=CSV_COLUMNS, required=_REQUIRED_COLUMNS):
+        if record.cells is None:
+            yield ParsedRow(record.line, None, record.error, record.params)
             continue
         try:
-            yield ParsedRow(start, _convert(_nest(flat), from_text=True))
+            yield ParsedRow(record.line, _convert(_nest(record.cells), from_text=True))
         except msgspec.ValidationError as exc:
-            yield ParsedRow(start, None, str(exc))
+            yield ParsedRow(record.line, None, str(exc))
 
 
 def parse_json(data: bytes) -> Iterator[ParsedRow]:

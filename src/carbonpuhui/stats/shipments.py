@@ -10,8 +10,6 @@ products others have. Services flush and never commit.
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from sqlalchemy import and_, delete, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carbonpuhui.auth import Principal
+from carbonpuhui.csv_records import read_records
 from carbonpuhui.errors import (
     ConflictError,
     FieldError,
@@ -132,8 +131,7 @@ class CsvRow:
 
 def csv_rows(data: bytes, locale: str) -> Iterator[CsvRow]:
     """The file's rows (UTF-8, a BOM tolerated), each an item or a localised problem naming its
-    line and column. Reads like the factor import: strict quoting, blank lines skipped, a row's own
-    first line reported."""
+    line and column (read as every import reads CSV: :func:`carbonpuhui.csv_records.read_records`)."""
 
     def bad(line: int, column: str | None, message: str, **params: object) -> CsvRow:
         return CsvRow(line, None, FieldError(line=line, field=column, message=translate(message, locale, **params)))
@@ -143,47 +141,17 @@ def csv_rows(data: bytes, locale: str) -> Iterator[CsvRow]:
     except UnicodeDecodeError:
         yield bad(1, None, N_("The CSV file is not UTF-8 text."))
         return
-    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
-    try:
-        names = [n.strip() for n in reader.fieldnames or []]
-    except csv.Error as exc:
-        yield bad(1, None, N_("The CSV is malformed: {error}."), error=str(exc))
-        return
-    reader.fieldnames = names
-    if len(set(names)) != len(names):
-        twice = sorted({n for n in names if names.count(n) > 1})
-        yield bad(1, None, N_("Columns named twice: {columns}."), columns=", ".join(twice))
-        return
-    if missing := sorted(set(CSV_COLUMNS) - set(names)):
-        yield bad(1, None, N_("Missing columns: {columns}."), columns=", ".join(missing))
-        return
-    if unknown := sorted(set(names) - set(CSV_COLUMNS)):
-        yield bad(1, None, N_("Unknown columns: {columns}."), columns=", ".join(unknown))
-        return
-    lines = io.StringIO(text, newline="").readlines()
-    line = reader.line_num
-    while True:
-        try:
-            flat = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield bad(line + 1, None, N_("The CSV is malformed: {error}."), error=str(exc))
-            return
-        start = line + 1
-        while start < reader.line_num and not lines[start - 1].strip("\r\n"):
-            start += 1  # DictReader skips blank lines: report the row's own first line
-        line = reader.line_num
-        if None in flat:
-            yield bad(start, None, N_("The row has more cells than the header has columns."))
+    for record in read_records(text, columns=CSV_COLUMNS, required=CSV_COLUMNS, strip_names=True):
+        if record.cells is None:
+            yield bad(record.line, None, record.error or "", **record.params)
             continue
-        cells = {k: v.strip() for k, v in flat.items() if v is not None and v.strip() != ""}
+        cells = {k: v.strip() for k, v in record.cells.items() if v is not None and v.strip() != ""}
         try:
             # Cells are text: let msgspec read "123" as an int and "12.5" as a decimal.
-            yield CsvRow(start, msgspec.convert(cells, ShipmentIn, strict=False))
+            yield CsvRow(record.line, msgspec.convert(cells, ShipmentIn, strict=False))
         except msgspec.ValidationError as exc:
             message, column = localise_field_message(str(exc), locale)
-            yield CsvRow(start, None, FieldError(line=start, field=column, message=message))
+            yield CsvRow(record.line, None, FieldError(line=record.line, field=column, message=message))
 
 
 # --- the service --------------------------------------------------------------------------------
