@@ -365,3 +365,46 @@ def test_tables_cut_from_a_spanning_forest_protect_as_all_atoms_do() -> None:
         assert (forest.primary, forest.secondary, forest.exposed) == (every.primary, every.secondary, every.exposed)
         assert forest.exposed == frozenset()
         assert forest.primary and forest.secondary  # something to protect, and complements chosen
+
+
+def test_one_computation_reads_one_state_of_the_database(settings, migrated_database_url, monkeypatch) -> None:
+    """A product committed by someone else between two of the computation's queries (after the
+    shipments', before the products') counts in none of them, as read_snapshot promises; the next
+    computation counts it. Without the snapshot the products query would see it (READ COMMITTED on
+    PostgreSQL, one transaction per SELECT on SQLite)."""
+    from carbonpuhui.db.engine import read_snapshot
+    from carbonpuhui.stats.repository import StatsRepository
+
+    seed(migrated_database_url)
+
+    async def listed() -> Any:
+        engine = create_engine(migrated_database_url)
+        try:
+            async with async_sessionmaker(engine)() as session:
+                assert await read_snapshot(session)
+                body = msgspec.to_builtins(await indicators.compute(session, area=SHANDONG, quarter=Q1,
+                                                                    by="industry", protected=False))
+                assert not await read_snapshot(session)  # begun: the caller's from here on
+                return values(body)[("listed_products", indicators.TOTAL)]
+        finally:
+            await engine.dispose()
+
+    before = asyncio.run(listed())
+    plain = StatsRepository.shipments
+
+    async def then_a_product_arrives(self: StatsRepository, province: str, quarter: Quarter) -> Any:
+        rows = await plain(self, province, quarter)
+        other = create_engine(migrated_database_url)
+        try:
+            async with async_sessionmaker(other)() as session:
+                session.add(_product(99, "s1", "steel.rebar", "t"))
+                await session.commit()
+        finally:
+            await other.dispose()
+        return rows
+
+    monkeypatch.setattr(StatsRepository, "shipments", then_a_product_arrives)
+    during = asyncio.run(listed())
+    monkeypatch.setattr(StatsRepository, "shipments", plain)
+    after = asyncio.run(listed())
+    assert int(during) == int(before) and int(after) == int(before) + 1

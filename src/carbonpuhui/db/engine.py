@@ -61,6 +61,23 @@ def create_engine(url: str) -> AsyncEngine:
     )
 
 
+async def read_snapshot(session: AsyncSession) -> bool:
+    """Make the rest of a fresh session's transaction read one snapshot of the database, so that
+    figures computed by several queries agree with each other (and a concurrent commit shows in all
+    of them or in none). For read-only work: PostgreSQL's REPEATABLE READ, READ ONLY; on SQLite an
+    explicit BEGIN (its driver would otherwise run each SELECT in a transaction of its own). False,
+    and nothing done, when the session's transaction has begun already: it is the caller's then."""
+    if session.in_transaction():
+        return False
+    if session.get_bind().dialect.name == "postgresql":
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ",
+                                                    "postgresql_readonly": True})
+    else:
+        connection = await session.connection()
+        await connection.exec_driver_sql("BEGIN")
+    return True
+
+
 class Database:
     """Owns the engine and hands out sessions. Services receive a session and never commit."""
 

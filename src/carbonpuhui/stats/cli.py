@@ -37,6 +37,7 @@ def report(city: str, quarter: str, out_dir: Path, lang: str, submit: bool, note
 
     from carbonpuhui.auth import Principal
     from carbonpuhui.cli import _run_with_db, _settings
+    from carbonpuhui.db.engine import read_snapshot
     from carbonpuhui.errors import ProblemError
     from carbonpuhui.stats import render, reports
 
@@ -66,6 +67,7 @@ def report(city: str, quarter: str, out_dir: Path, lang: str, submit: bool, note
                                                progress=step)
                     content, sha = row.content, row.content_sha256
                 else:
+                    await read_snapshot(session)  # a draft: every part from one state of the database
                     content = await reports.build(session, code, period, progress=step)
                     sha = None
             out_dir.mkdir(parents=True, exist_ok=True)

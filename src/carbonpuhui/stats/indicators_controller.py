@@ -9,6 +9,7 @@ from litestar import Controller, get
 from litestar.params import QueryParameter
 
 from carbonpuhui.auth import access
+from carbonpuhui.db.engine import read_snapshot
 from carbonpuhui.deps import DbSession, MaybePrincipal
 from carbonpuhui.errors import FieldError, UnprocessableError
 from carbonpuhui.i18n import N_
@@ -55,6 +56,7 @@ class IndicatorsController(Controller):
         agency = None
         if principal is not None and principal.has("officer", "admin") and principal.org:
             agency = principal.org
+        await read_snapshot(db_session)  # every table from one state of the database
         return await indicators.compute(db_session, area=area, quarter=parsed, by=by, agency=agency)
 
 

@@ -14,6 +14,7 @@ from msgspec import Meta, Struct
 
 from carbonpuhui.auth import access
 from carbonpuhui.caching import NOT_MODIFIED, conditional_response
+from carbonpuhui.db.engine import read_snapshot
 from carbonpuhui.deps import CurrentPrincipal, DbSession
 from carbonpuhui.errors import request_locale
 from carbonpuhui.stats import render, reports
@@ -156,6 +157,7 @@ class ReportController(Controller):
                     quarter: QuarterPath, format: Format = None,  # noqa: A002
                     lang: Lang = None) -> Response[Any]:
         code, period = reports.parse_city(city), reports.parse_quarter(quarter)
+        await read_snapshot(db_session)  # every part of the draft from one state of the database
         content = await reports.build(db_session, code, period)
         return _represent(request, content, None, format, PRIVATE["Cache-Control"], f"report-{code}-{period}-draft")
 
