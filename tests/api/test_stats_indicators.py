@@ -408,3 +408,34 @@ def test_one_computation_reads_one_state_of_the_database(settings, migrated_data
     monkeypatch.setattr(StatsRepository, "shipments", plain)
     after = asyncio.run(listed())
     assert int(during) == int(before) and int(after) == int(before) + 1
+
+
+def test_a_superseded_label_and_its_successor_count_once(client, auth, migrated_database_url) -> None:
+    """Re-certifying a product revokes its label at the instant the successor is issued, so at any
+    quarter's end at most one of the two is in force: the product counts once, at its new grade."""
+    from tests.api.label_flow import OWNER, Flow
+    from tests.api.test_products import line, put_inventory
+    from tests.api.test_stats_organisations import put_profile
+
+    flow = Flow(client, auth)
+    flow.benchmark(["10", "20", "30", "40"], uncertainty_penalty="0")
+    put_profile(client, auth, OWNER)
+    code = flow.product(1, "15")
+    first = flow.certify(code)
+    put_inventory(client, flow.owner, [line("production", "measured", "1", "kg", direct_kgco2e="8")], gtin=code)
+    second = flow.certify(code)
+    assert (first["grade"], second["grade"]) == ("B", "A")
+
+    async def figures() -> dict[tuple[str, str], Any]:
+        engine = create_engine(migrated_database_url)
+        try:
+            async with async_sessionmaker(engine)() as session:
+                return values(msgspec.to_builtins(await indicators.compute(
+                    session, area=SHANDONG, quarter=Quarter.of(datetime.now(UTC)), by="industry", protected=False)))
+        finally:
+            await engine.dispose()
+
+    got = asyncio.run(figures())
+    total = indicators.TOTAL
+    assert (got[("listed_products", total)], got[("labelled_products", total)]) == (1, 1)
+    assert (got[("grade_A", total)], got[("grade_B", total)]) == (1, 0)
