@@ -128,8 +128,12 @@ def open_resources(app: Litestar) -> None:
 
 
 async def close_resources(app: Litestar) -> None:
-    await app.state.db.dispose()
-    await app.state.stores.close()
+    # (Also after a startup that failed before opening them: then there is nothing to close.)
+    db, stores = getattr(app.state, "db", None), getattr(app.state, "stores", None)
+    if db is not None:
+        await db.dispose()
+    if stores is not None:
+        await stores.close()
 
 
 async def warm_kernels() -> None:

@@ -97,3 +97,17 @@ def test_a_host_header_that_is_no_host_is_a_localised_400_everywhere(client, hos
 @pytest.mark.parametrize("host", ["example.org", "example.org:8080", "127.0.0.1:65535", "[::1]:8000", "localhost"])
 def test_real_hosts_pass(client, host) -> None:
     assert client.get("/healthz", headers={"Host": host}).status_code == 200
+
+
+async def test_a_startup_that_fails_reports_its_own_error(tmp_path, migrated_database_url):
+    # A corrupt signing key stops the app at startup with the key's error, not with a secondary one
+    # from closing the database and stores that were never opened.
+    settings = make_settings(tmp_path, database_url=migrated_database_url)
+    settings.key_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.key_path.write_text("not a key")
+    app = create_app(settings)
+    with pytest.raises(BaseException) as caught:
+        async with app.lifespan():
+            pass
+    leaves = list(caught.value.exceptions) if isinstance(caught.value, BaseExceptionGroup) else [caught.value]
+    assert [type(e) for e in leaves] == [json.JSONDecodeError]
