@@ -232,7 +232,7 @@ def shared_app(settings: Settings) -> Litestar:
     app, initial = _SHARED_APPS[key]
     if app.logging_config:  # as a fresh app would: another test may have configured logging since
         app.get_logger = app.logging_config.configure()
-    app.state = State({**initial, "settings": settings, "default_locale": settings.default_locale})
+    app.state = State({**initial, "settings": settings})
     return app
 
 

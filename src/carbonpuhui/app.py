@@ -84,9 +84,9 @@ class PlatformPlugin:
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         settings = self.settings
-        # The database, stores and keys open at startup, from the settings in the app's state: what
-        # holds connections lives for one lifespan (and a test may run many on one app).
-        app_config.state.update(settings=settings, default_locale=settings.default_locale)
+        # The database, stores, keys and default locale are set at startup, from the settings in the
+        # app's state: what holds connections lives for one lifespan (and a test may run many on one app).
+        app_config.state.update(settings=settings)
         app_config.on_startup.insert(0, open_resources)
         app_config.route_handlers.extend([HealthController, JWKSController, MetricsController])
         app_config.dependencies.update({
