@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carbonpuhui.stats import disclosure, divisions
 from carbonpuhui.stats.quarters import Quarter
-from carbonpuhui.stats.repository import EXACT, StatsRepository
+from carbonpuhui.stats.repository import EXACT, Shipments, StatsRepository
 from carbonpuhui.stats.schemas import Area, Cell, Indicator, Indicators, Period
 
 By = Literal["industry", "category"]
@@ -216,12 +216,33 @@ def _typed(numerator: Any, scale: int, kind: type) -> Any:
     return disclosure._typed_sum(value, {kind})  # exact: a decimal sum's denominator is 2^a 5^b
 
 
-def _coded(values: list[str | None]) -> tuple[list[str], np.ndarray]:
+def _coded(values: list[str | None] | _Coded) -> tuple[list[str], np.ndarray]:
     """(the distinct values but None, sorted; each value's index in them, -1 for None)."""
+    if isinstance(values, _Coded):
+        return values.distinct, values.codes
     distinct = sorted(v for v in dict.fromkeys(values) if v is not None)
     rank: dict[str | None, int] = {v: k for k, v in enumerate(distinct)}
     rank[None] = -1
     return distinct, np.fromiter(map(rank.__getitem__, values), np.int64, len(values))
+
+
+@dataclass(frozen=True)
+class _Coded:
+    """A column coded once (as by ``_coded``) for several tables built from the same rows. A subset
+    keeps every distinct value: codes need not all occur, only keep their sorted order."""
+
+    distinct: list[str]
+    codes: np.ndarray
+
+    @classmethod
+    def of(cls, values: list[str | None]) -> _Coded:
+        return cls(*_coded(values))
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def subset(self, mask: np.ndarray) -> _Coded:
+        return _Coded(self.distinct, self.codes[mask])
 
 
 def _unique_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -334,8 +355,9 @@ class _Table:
         self._magnitudes.extend(magnitudes)
         self._exacts.extend(magnitudes if exacts is None else exacts)
 
-    def add_columns(self, *, ids: list[tuple[str, ...]], ids_of: list[int], cities: list[str],
-                    dims: dict[str, list[str]], state: list[list[int]], contributors: list[str],
+    def add_columns(self, *, ids: list[tuple[str, ...]], ids_of: list[int] | np.ndarray, cities: list[str] | _Coded,
+                    dims: dict[str, list[str] | _Coded], state: list[list[int] | np.ndarray],
+                    contributors: list[str] | _Coded,
                     magnitudes: list[Any], exacts: list[Any] | None = None) -> None:
         """Rows given column by column (the large tables: no tuple, dictionary or call per row). Row k's
         atom is (its ids, city, groups and ``state``, small integers for whatever else tells atoms
@@ -756,33 +778,36 @@ def _build_procurement(province: str, tender_rows: list[Any], award_rows: list[A
 
 
 async def _trade(repo: StatsRepository, province: str, quarter: Quarter, result: _Result) -> None:
-    result.later(_build_trade, province, [row for row in await repo.shipments(province, quarter)
-                                          if row.city is not None], result)
+    result.later(_build_trade, province, await repo.shipments(province, quarter), result)
 
 
-def _build_trade(province: str, rows: list[Any], result: _Result) -> None:
+def _build_trade(province: str, rows: Shipments, result: _Result) -> None:
     value, volume, label = _Table(province), _Table(province), _Table(province)
-    covered = [row for row in rows if row.covered]
+    covered = np.asarray(rows.covered, dtype=bool)
+    state = covered.astype(np.int64)
+    # The three tables share their rows' keys: coded once (the label table's are the covered rows').
+    keys = {"city": _Coded.of(rows.city), "industry": _Coded.of([v or "other" for v in rows.industry]),
+            "category": _Coded.of(rows.category), "destination": _Coded.of(rows.destination),
+            "org": _Coded.of(rows.org)}
     zero = Decimal(0)
 
-    def add(table: _Table, of: list[Any], ids: list[tuple[str, ...]], magnitudes: list[Any],
+    def add(table: _Table, only_covered: bool, ids: list[tuple[str, ...]], magnitudes: list[Any],
             exacts: list[Any] | None) -> None:
         # Covered and not covered are told apart by their ids (the covered ones count in one more).
-        table.add_columns(ids=ids, ids_of=[1 if r.covered else 0 for r in of] if len(ids) > 1 else [0] * len(of),
-                          cities=[r.city for r in of],
-                          dims={"industry": [r.industry or "other" for r in of], "category": [r.category for r in of],
-                                "destination": [r.destination for r in of]},
-                          state=[[1 if r.covered else 0 for r in of]], contributors=[r.org for r in of],
-                          magnitudes=magnitudes, exacts=exacts)
+        of = {k: c.subset(covered) for k, c in keys.items()} if only_covered else keys
+        flags = state[covered] if only_covered else state
+        table.add_columns(ids=ids, ids_of=flags if len(ids) > 1 else np.zeros(len(flags), np.int64),
+                          cities=of["city"], dims={d: of[d] for d in ("industry", "category", "destination")},
+                          state=[flags], contributors=of["org"], magnitudes=magnitudes, exacts=exacts)
 
-    add(value, rows, [("export_value_cents",), ("export_value_cents", "export_value_covered_cents")],
-        [r.value_cents for r in rows], None)
-    volumes = [r.volume_kg for r in rows]
-    add(volume, rows, [("export_volume_kg_baseline",),
-                       ("export_volume_kg_baseline", "export_volume_covered_kg_baseline")],
+    add(value, False, [("export_value_cents",), ("export_value_cents", "export_value_covered_cents")],
+        rows.value_cents, None)
+    volumes = rows.volume_kg
+    add(volume, False, [("export_volume_kg_baseline",),
+                        ("export_volume_kg_baseline", "export_volume_covered_kg_baseline")],
         [zero if v < zero else v for v in volumes], volumes)
-    labels = [r.label_kg for r in covered]
-    add(label, covered, [("_export_label_kg",)], [zero if v < zero else v for v in labels], labels)
+    labels = [v for v, c in zip(rows.label_kg, rows.covered, strict=True) if c]
+    add(label, True, [("_export_label_kg",)], [zero if v < zero else v for v in labels], labels)
     result.take(value, ids=["export_value_cents", "export_value_covered_cents", "export_value_covered_share"])
     result.take(volume, ids=["export_volume_kg_baseline", "export_volume_covered_kg_baseline",
                              "export_volume_covered_share", "export_intensity_vs_baseline"])
