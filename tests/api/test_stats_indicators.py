@@ -18,6 +18,7 @@ from fractions import Fraction
 from typing import Any
 
 import msgspec
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from carbonpuhui.credits.models import Account, Claim, Entry, Redemption, Reward, Transfer
@@ -368,14 +369,20 @@ def test_tables_cut_from_a_spanning_forest_protect_as_all_atoms_do() -> None:
 
 
 def test_one_computation_reads_one_state_of_the_database(settings, migrated_database_url, monkeypatch) -> None:
-    """A product committed by someone else between two of the computation's queries (after the
-    shipments', before the products') counts in none of them, as read_snapshot promises; the next
+    """A product committed by someone else while the computation runs (after its snapshot was taken,
+    before the products' query) counts in none of its queries, as read_snapshot promises; the next
     computation counts it. Without the snapshot the products query would see it (READ COMMITTED on
-    PostgreSQL, one transaction per SELECT on SQLite)."""
+    PostgreSQL, one transaction per SELECT on SQLite). On PostgreSQL the products' query runs on a
+    second connection, beside the shipments' (one server process each), from the same exported
+    snapshot: without the import it would see the product too."""
+    from sqlalchemy import text
+
     from carbonpuhui.db.engine import read_snapshot
     from carbonpuhui.stats.repository import StatsRepository
 
     seed(migrated_database_url)
+    backends: dict[str, int] = {}
+    postgres = make_url(migrated_database_url).get_backend_name() == "postgresql"
 
     async def listed() -> Any:
         engine = create_engine(migrated_database_url)
@@ -389,11 +396,16 @@ def test_one_computation_reads_one_state_of_the_database(settings, migrated_data
         finally:
             await engine.dispose()
 
-    before = asyncio.run(listed())
-    plain = StatsRepository.shipments
+    plain_products, plain_shipments = StatsRepository.products, StatsRepository.shipments
+
+    async def backend(repo: StatsRepository) -> int:
+        return (await repo.session.execute(text("SELECT pg_backend_pid()"))).scalar_one() if postgres else 0
+
+    async def shipments(self: StatsRepository, province: str, quarter: Quarter) -> Any:
+        backends["shipments"] = await backend(self)
+        return await plain_shipments(self, province, quarter)
 
     async def then_a_product_arrives(self: StatsRepository, province: str, quarter: Quarter) -> Any:
-        rows = await plain(self, province, quarter)
         other = create_engine(migrated_database_url)
         try:
             async with async_sessionmaker(other)() as session:
@@ -401,13 +413,18 @@ def test_one_computation_reads_one_state_of_the_database(settings, migrated_data
                 await session.commit()
         finally:
             await other.dispose()
+        rows = await plain_products(self, province, quarter)
+        backends["products"] = await backend(self)  # (after: its query is the first to need a snapshot)
         return rows
 
-    monkeypatch.setattr(StatsRepository, "shipments", then_a_product_arrives)
+    before = asyncio.run(listed())
+    monkeypatch.setattr(StatsRepository, "shipments", shipments)
+    monkeypatch.setattr(StatsRepository, "products", then_a_product_arrives)
     during = asyncio.run(listed())
-    monkeypatch.setattr(StatsRepository, "shipments", plain)
+    monkeypatch.setattr(StatsRepository, "products", plain_products)
     after = asyncio.run(listed())
     assert int(during) == int(before) and int(after) == int(before) + 1
+    assert (backends["shipments"] != backends["products"]) == postgres
 
 
 def test_a_superseded_label_and_its_successor_count_once(client, auth, migrated_database_url) -> None:
@@ -439,3 +456,48 @@ def test_a_superseded_label_and_its_successor_count_once(client, auth, migrated_
     total = indicators.TOTAL
     assert (got[("listed_products", total)], got[("labelled_products", total)]) == (1, 1)
     assert (got[("grade_A", total)], got[("grade_B", total)]) == (1, 0)
+
+
+def test_a_twin_reader_only_for_a_read_only_snapshot(migrated_database_url) -> None:
+    """snapshot_twin gives a second session only where it reads what the first one reads: PostgreSQL, in
+    a read-only REPEATABLE READ transaction (then both see one snapshot, whatever commits meanwhile);
+    never on SQLite, nor for a session that may hold writes of its own (READ COMMITTED: a statement
+    in another connection would not see them)."""
+    from sqlalchemy import text
+
+    from carbonpuhui.db.engine import read_snapshot, snapshot_twin
+
+    postgres = make_url(migrated_database_url).get_backend_name() == "postgresql"
+    count = text("SELECT count(*) FROM organisations")
+
+    async def run() -> list[Any]:
+        engine = create_engine(migrated_database_url)
+        seen: list[Any] = []
+        try:
+            sessions = async_sessionmaker(engine)
+            async with sessions() as session:  # a plain transaction: it may write
+                await session.execute(count)
+                async with snapshot_twin(session) as twin:
+                    seen.append(twin)
+            async with sessions() as session:
+                assert await read_snapshot(session)
+                before = (await session.execute(count)).scalar_one()
+                async with sessions() as writer:
+                    writer.add(Organisation(org="late", names={"en": "Late"}, division_code="370600",
+                                            industry="steel", updated_at=datetime.now(UTC), updated_by="t"))
+                    await writer.commit()
+                async with snapshot_twin(session) as twin:
+                    seen.append(None if twin is None else (before, (await twin.execute(count)).scalar_one()))
+            async with sessions() as session:
+                seen.append((await session.execute(count)).scalar_one())
+        finally:
+            await engine.dispose()
+        return seen
+
+    plain, twin, now = asyncio.run(run())
+    assert plain is None
+    if postgres:
+        before, in_twin = twin
+        assert in_twin == before and now == before + 1
+    else:
+        assert twin is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -76,6 +77,32 @@ async def read_snapshot(session: AsyncSession) -> bool:
         connection = await session.connection()
         await connection.exec_driver_sql("BEGIN")
     return True
+
+
+@asynccontextmanager
+async def snapshot_twin(session: AsyncSession) -> AsyncIterator[AsyncSession | None]:
+    """A second session, on a connection of its own, reading the very snapshot of ``session``'s
+    read-only REPEATABLE READ transaction (PostgreSQL's exported snapshots): independent queries can
+    then run at once, each on its own server process, and still agree with each other. None (run them
+    in turn on ``session``) on SQLite, or when ``session`` is not in such a transaction: it may hold
+    writes of its own, which another connection would not see."""
+    if session.get_bind().dialect.name != "postgresql" or not session.in_transaction():
+        yield None
+        return
+    connection = await session.connection()
+    isolation, read_only = (await connection.execute(text(
+        "SELECT current_setting('transaction_isolation'), current_setting('transaction_read_only')"))).one()
+    if isolation != "repeatable read" or read_only != "on":
+        yield None
+        return
+    snapshot = (await connection.execute(text("SELECT pg_export_snapshot()"))).scalar_one()
+    if not re.fullmatch(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?", snapshot):  # (inlined below: no parameters there)
+        raise RuntimeError(f"unexpected snapshot id {snapshot!r}")
+    async with connection.engine.connect() as twin:
+        await twin.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        await twin.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")  # the transaction's first
+        async with AsyncSession(bind=twin) as other:
+            yield other
 
 
 class Database:

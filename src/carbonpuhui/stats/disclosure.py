@@ -88,7 +88,6 @@ class Published:
 
     key: Key
     atoms: Coefficients
-    coefficients: Mapping[Atom, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.atoms, Mapping):
@@ -98,9 +97,28 @@ class Published:
                     raise TypeError(f"{self.key}: coefficient of {atom!r} is not an integer")
                 if coefficient:
                     coefficients[atom] = coefficient
-        else:
-            coefficients = dict.fromkeys(self.atoms, 1)
-        object.__setattr__(self, "coefficients", coefficients)
+            object.__setattr__(self, "_coefficients", coefficients)
+        elif not isinstance(self.atoms, frozenset):
+            object.__setattr__(self, "atoms", frozenset(self.atoms))
+
+    @property
+    def plain(self) -> bool:
+        """A plain sum (given as a set of atoms): every coefficient 1."""
+        return not isinstance(self.atoms, Mapping)
+
+    @property
+    def coefficients(self) -> Mapping[Atom, int]:
+        """atom -> coefficient, the non-zero ones. For a plain sum made only when asked: a province's
+        figures hold hundreds of thousands of atoms between them, and the audit works on the sets."""
+        found = self.__dict__.get("_coefficients")
+        if found is None:
+            found = dict.fromkeys(self.atoms, 1)
+            object.__setattr__(self, "_coefficients", found)
+        return found
+
+    @property
+    def atom_set(self) -> frozenset[Atom]:
+        return self.atoms if isinstance(self.atoms, frozenset) else frozenset(self.coefficients)
 
     def __hash__(self) -> int:
         return hash((self.key, frozenset(self.coefficients.items())))
@@ -447,7 +465,7 @@ def _compress(figures: list[_Figure], atom_rows: Iterable[Mapping[int, int]]) ->
     only as many entries as figures contain it, so the elimination is cheap, and every later span
     computation runs in R's few coordinates, not over the atoms. Small figures come first as
     columns, so pivots fall on fine cells and totals absorb the fill-in."""
-    order = sorted(range(len(figures)), key=lambda n: (len(figures[n].published.coefficients), figures[n].key))
+    order = sorted(range(len(figures)), key=lambda n: (len(figures[n].published.atom_set), figures[n].key))
     column = {n: c for c, n in enumerate(order)}
     basis = _Span()
     for row in atom_rows:
@@ -702,7 +720,7 @@ class _Residuals:
         self.share = share
         self.exempt = exempt
         # (a figure given as a set of atoms sums them: every coefficient is 1, no need to look)
-        self.plain = [f.gross > 0 and f.positive and (not isinstance(f.published.atoms, Mapping) or all(
+        self.plain = [f.gross > 0 and f.positive and (f.published.plain or all(
             c == 1 for c in f.published.coefficients.values())) for f in figures]
         self.families: dict[tuple[object, ...], list[int]] = {}
         self.family_of: dict[int, list[tuple[object, ...]]] = {}
@@ -721,7 +739,7 @@ class _Residuals:
     def atoms(self, number: int) -> frozenset[Atom]:
         found = self._atoms.get(number)
         if found is None:
-            found = self._atoms[number] = frozenset(self.figures[number].published.coefficients) - self.zeros
+            found = self._atoms[number] = self.figures[number].published.atom_set - self.zeros
         return found
 
     def containing(self, atom: Atom) -> list[int]:
@@ -738,9 +756,7 @@ class _Residuals:
             self._containing[a] = []
         for number, figure in enumerate(self.figures):
             if self.plain[number]:
-                coefficients = figure.published.coefficients
-                inside = new.intersection(coefficients) if len(new) < len(coefficients) else \
-                    [a for a in coefficients if a in new]
+                inside = new & figure.published.atom_set  # (C: iterates the smaller of the two)
                 for a in inside:
                     self._containing[a].append(number)
 
@@ -1011,7 +1027,7 @@ def protect_summarised(published: Sequence[Published], summaries: Mapping[Key, S
         if s.contributors < 0 or (s.contributors == 0) != (total == 0) or largest > total:
             raise ValueError(f"{p.key}: inconsistent summary {s}")
         sensitive = s.contributors > 0 and (s.contributors < min_contributors or _dominates(largest, share, total))
-        positive = not isinstance(p.atoms, Mapping) or min(p.coefficients.values(), default=1) > 0
+        positive = p.plain or min(p.coefficients.values(), default=1) > 0
         figures.append(_Figure(published=p, value=s.value, gross=total, contributors=s.contributors,
                                sensitive=sensitive, positive=positive, largest=largest))
     if not any(f.sensitive and f.key not in exempt for f in figures):
@@ -1023,6 +1039,10 @@ def protect_summarised(published: Sequence[Published], summaries: Mapping[Key, S
     rows: dict[Atom, dict[int, int]] = {}
     for number, p in enumerate(ordered):
         if basis is not None:
+            if p.plain:  # (set & frozenset iterates the smaller: the basis is a few thousand atoms)
+                for atom in basis & p.atoms:
+                    rows.setdefault(atom, {})[number] = 1
+                continue
             for atom in basis.intersection(p.coefficients):
                 rows.setdefault(atom, {})[number] = p.coefficients[atom]
             continue

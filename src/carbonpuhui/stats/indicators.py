@@ -26,6 +26,7 @@ import anyio
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from carbonpuhui.db.engine import snapshot_twin
 from carbonpuhui.stats import disclosure, divisions
 from carbonpuhui.stats.quarters import Quarter
 from carbonpuhui.stats.repository import EXACT, Shipments, StatsRepository
@@ -899,11 +900,24 @@ async def compute(session: AsyncSession, *, area: str, quarter: Quarter, by: By,
     repo = StatsRepository(session)
     result = _Result(protected=protected)
     await repo.tune()
-    async with result.run():  # each table is built and protected while the next query runs
-        await _trade(repo, province, quarter, result)  # (the most work after its query: first)
+    unattributed = 0
+
+    async def the_rest(repo: StatsRepository) -> None:
+        nonlocal unattributed
         unattributed = await _products(repo, province, quarter, result)
         await _credits(repo, province, quarter, result)
         await _procurement(repo, province, quarter, result, agency)
+
+    async with result.run(), snapshot_twin(session) as twin:  # each table is built while the next query runs
+        if twin is None:
+            await _trade(repo, province, quarter, result)  # (the most work after its query: first)
+            await the_rest(repo)
+        else:  # the shipments on one connection, the rest meanwhile on another, from the same snapshot
+            other = StatsRepository(twin)
+            await other.tune()
+            async with anyio.create_task_group() as group:
+                group.start_soon(_trade, repo, province, quarter, result)
+                group.start_soon(the_rest, other)
         await repo.untune()  # (on an error the transaction is rolled back, and its SET LOCAL with it)
     indicators = []
     for indicator in ORDER:
