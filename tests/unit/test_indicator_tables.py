@@ -148,3 +148,31 @@ def test_protection_of_decimal_magnitudes_is_that_of_the_same_magnitudes_scaled_
     # The displayed values stay exact decimals, not the integer weights.
     for key in decimal.figures:
         assert Decimal(decimal.exact[key]).scaleb(places) == scaled.exact[key]
+
+
+def test_the_collector_is_paused_while_any_computation_runs_and_restored_after() -> None:
+    """Overlapping computations: the collector stays off until the last one ends, even one that fails,
+    and is left off after them when it was off before them."""
+    import gc
+
+    from carbonpuhui.stats.indicators import _collector_paused
+
+    assert gc.isenabled()
+    outer = _collector_paused()
+    outer.__enter__()
+    with pytest.raises(RuntimeError), _collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError
+    assert not gc.isenabled()  # the outer one still runs
+    outer.__exit__(None, None, None)
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), _collector_paused():
+        raise RuntimeError  # the last one, failing
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with _collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
