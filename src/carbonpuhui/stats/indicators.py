@@ -12,6 +12,7 @@ suppressed one. Ratios are published only when their numerator and denominator b
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import math
 import threading
@@ -471,7 +472,9 @@ class _Table:
                     self._family(indicator, local, dim, groups.get(dim), cities, width, np.where(mask, code, -1),
                                  atom_of, who_of, magnitudes, m_scale, m_kind, exacts, e_scale, e_kind)
         # Only a table with something to protect needs it (disclosure asks for it then).
-        self.basis_atoms = lambda: self._forest(has, city, group, dims, per_atom != 0)
+        # (not a closure over self: a table referring to itself would wait for the cyclic collector,
+        # paused while computations run, and then take it a tenth of a second to free)
+        self.basis_atoms = functools.partial(_Table._forest, has, city, group, dims, per_atom != 0)
         for key, delta in self._adjust.items():
             self.exact[key] = self.exact.get(key, 0) + delta
         for key, value in self._set.items():
@@ -481,7 +484,8 @@ class _Table:
             if key[2] != TOTAL:
                 self.groups[(key[1], key[2])].add(key[3])
 
-    def _forest(self, has: np.ndarray, city: np.ndarray, group: dict[str, np.ndarray], dims: list[str],
+    @staticmethod
+    def _forest(has: np.ndarray, city: np.ndarray, group: dict[str, np.ndarray], dims: list[str],
                 nonzero: np.ndarray) -> list[int]:
         """Atoms whose rows (the figures each lies in) span every atom's row, for the secondary audit.
 
