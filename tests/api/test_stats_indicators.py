@@ -501,3 +501,34 @@ def test_a_twin_reader_only_for_a_read_only_snapshot(migrated_database_url) -> N
         assert in_twin == before and now == before + 1
     else:
         assert twin is None
+
+
+def test_records_straight_from_the_driver_are_sqlalchemys_rows(migrated_database_url) -> None:
+    """StatsRepository._records (PostgreSQL: the large aggregates read through asyncpg directly) sends
+    the statement SQLAlchemy would, with its parameters processed alike (here a UTC instant, a date and
+    two literals), in the connection's transaction (which it never runs outside of)."""
+    import pytest
+    from sqlalchemy import and_, literal, select, text
+
+    from carbonpuhui.stats.repository import StatsRepository
+
+    if make_url(migrated_database_url).get_backend_name() != "postgresql":
+        pytest.skip("asyncpg only")
+    seed(migrated_database_url)
+    stmt = (select(Label.gtin, Label.issued_at, literal(3) + literal(3)).where(
+        and_(Label.issued_at < Q1.end, Label.valid_until >= Q1.last_day)).order_by(Label.gtin))
+
+    async def run() -> tuple[Any, Any, Any]:
+        engine = create_engine(migrated_database_url)
+        try:
+            async with engine.connect() as connection:
+                outside = await StatsRepository._records(connection, select(literal(1)))  # (begins it)
+                await connection.execute(text("SET LOCAL work_mem = '64MB'"))
+                inside = await StatsRepository._records(connection, stmt)
+                return outside, inside, list((await connection.execute(stmt)).all())
+        finally:
+            await engine.dispose()
+
+    outside, records, rows = asyncio.run(run())
+    assert [tuple(r) for r in outside] == [(1,)]
+    assert rows and [tuple(r) for r in records] == [tuple(r) for r in rows]
