@@ -200,7 +200,7 @@ class StatsRepository:
         decoding for the province's hundred thousand shipment rows (on the critical path: the tables
         wait for them). The same statement and parameters as SQLAlchemy would send."""
         driver = (await connection.get_raw_connection()).driver_connection
-        if not driver.is_in_transaction():  # (never: the caller's SET LOCAL began it) not outside it
+        if not driver.is_in_transaction():  # (the caller's SET LOCAL began it: never read outside it)
             return list((await connection.execute(stmt)).all())
         dialect = connection.dialect
         compiled = stmt.compile(dialect=dialect)
