@@ -11,6 +11,7 @@ figures must equal them wherever published, and be null wherever not.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -532,3 +533,37 @@ def test_records_straight_from_the_driver_are_sqlalchemys_rows(migrated_database
     outside, records, rows = asyncio.run(run())
     assert [tuple(r) for r in outside] == [(1,)]
     assert rows and [tuple(r) for r in records] == [tuple(r) for r in rows]
+
+
+def test_second_connections_take_at_most_half_the_pool(migrated_database_url) -> None:
+    """A computation holds its connection while it waits for a second one: were every connection held
+    so, none would come free. So at most half the pool (5 of 10) are second connections at once; a
+    computation beyond that runs its queries in turn (no twin), and a slot is free again after use."""
+    from sqlalchemy import text
+
+    from carbonpuhui.db.engine import read_snapshot, snapshot_twin
+
+    if make_url(migrated_database_url).get_backend_name() != "postgresql":
+        import pytest
+
+        pytest.skip("second connections on PostgreSQL only")
+
+    async def run() -> list[bool]:
+        engine = create_engine(migrated_database_url)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                got = []
+                for _ in range(6):
+                    session = await stack.enter_async_context(async_sessionmaker(engine)())
+                    assert await read_snapshot(session)
+                    await session.execute(text("SELECT 1"))
+                    got.append(await stack.enter_async_context(snapshot_twin(session)) is not None)
+            async with async_sessionmaker(engine)() as session:
+                assert await read_snapshot(session)
+                async with snapshot_twin(session) as twin:
+                    got.append(twin is not None)
+            return got
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(run()) == [True] * 5 + [False, True]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -79,13 +80,25 @@ async def read_snapshot(session: AsyncSession) -> bool:
     return True
 
 
+# Second connections in use, per engine. At most half the pool at once: a computation holds its first
+# connection while it waits for its second, so were every connection held by one of them waiting, none
+# would ever come free. With a cap, the others run their queries in turn and give theirs back.
+_twins: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+
+
+def _twin_slots(engine: Any) -> int:
+    size = getattr(engine.pool, "size", None)
+    return max(1, size() // 2) if callable(size) else 2**31  # (a pool without a size never blocks)
+
+
 @asynccontextmanager
 async def snapshot_twin(session: AsyncSession) -> AsyncIterator[AsyncSession | None]:
     """A second session, on a connection of its own, reading the very snapshot of ``session``'s
     read-only REPEATABLE READ transaction (PostgreSQL's exported snapshots): independent queries can
     then run at once, each on its own server process, and still agree with each other. None (run them
     in turn on ``session``) on SQLite, or when ``session`` is not in such a transaction: it may hold
-    writes of its own, which another connection would not see."""
+    writes of its own, which another connection would not see; or when half the pool's connections are
+    second connections already."""
     if session.get_bind().dialect.name != "postgresql" or not session.in_transaction():
         yield None
         return
@@ -95,14 +108,22 @@ async def snapshot_twin(session: AsyncSession) -> AsyncIterator[AsyncSession | N
     if isolation != "repeatable read" or read_only != "on":
         yield None
         return
-    snapshot = (await connection.execute(text("SELECT pg_export_snapshot()"))).scalar_one()
-    if not re.fullmatch(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?", snapshot):  # (inlined below: no parameters there)
-        raise RuntimeError(f"unexpected snapshot id {snapshot!r}")
-    async with connection.engine.connect() as twin:
-        await twin.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-        await twin.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")  # the transaction's first
-        async with AsyncSession(bind=twin) as other:
-            yield other
+    engine = connection.engine.sync_engine
+    if _twins.get(engine, 0) >= _twin_slots(engine):
+        yield None
+        return
+    _twins[engine] = _twins.get(engine, 0) + 1  # (one event loop: nothing runs between check and count)
+    try:
+        snapshot = (await connection.execute(text("SELECT pg_export_snapshot()"))).scalar_one()
+        if not re.fullmatch(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?", snapshot):  # (inlined below: no parameters)
+            raise RuntimeError(f"unexpected snapshot id {snapshot!r}")
+        async with connection.engine.connect() as twin:
+            await twin.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            await twin.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")  # the transaction's first
+            async with AsyncSession(bind=twin) as other:
+                yield other
+    finally:
+        _twins[engine] -= 1
 
 
 class Database:
