@@ -191,11 +191,8 @@ async def measure(url: str, args: argparse.Namespace) -> None:
     async def timed_records(connection: Any, stmt: Any) -> list[Any]:
         began = time.perf_counter()
         rows = await records(connection, stmt)
-        compiled = stmt.compile(dialect=connection.dialect)
-        values = compiled.construct_params()
-        arguments = [values[name] if (p := compiled.binds[name].type.bind_processor(connection.dialect)) is None
-                     else p(values[name]) for name in compiled.positiontup or ()]
-        statements.append((time.perf_counter() - began, compiled.string, tuple(arguments),
+        sql, arguments = StatsRepository.compiled(connection, stmt)
+        statements.append((time.perf_counter() - began, sql, tuple(arguments),
                            tuple(connection.sync_connection.info.get("settings", {}).values())))
         return rows
 

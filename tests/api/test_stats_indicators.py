@@ -459,7 +459,7 @@ def test_a_superseded_label_and_its_successor_count_once(client, auth, migrated_
     assert (got[("grade_A", total)], got[("grade_B", total)]) == (1, 0)
 
 
-def test_a_twin_reader_only_for_a_read_only_snapshot(migrated_database_url) -> None:
+def test_a_twin_reader_only_for_a_read_only_snapshot(settings, migrated_database_url) -> None:  # (settings: emptied after)
     """snapshot_twin gives a second session only where it reads what the first one reads: PostgreSQL, in
     a read-only REPEATABLE READ transaction (then both see one snapshot, whatever commits meanwhile);
     never on SQLite, nor for a session that may hold writes of its own (READ COMMITTED: a statement
@@ -504,7 +504,7 @@ def test_a_twin_reader_only_for_a_read_only_snapshot(migrated_database_url) -> N
         assert twin is None
 
 
-def test_records_straight_from_the_driver_are_sqlalchemys_rows(migrated_database_url) -> None:
+def test_records_straight_from_the_driver_are_sqlalchemys_rows(settings, migrated_database_url) -> None:  # (settings: emptied after)
     """StatsRepository._records (PostgreSQL: the large aggregates read through asyncpg directly) sends
     the statement SQLAlchemy would, with its parameters processed alike (here a UTC instant, a date and
     two literals), in the connection's transaction (which it never runs outside of)."""
@@ -535,7 +535,7 @@ def test_records_straight_from_the_driver_are_sqlalchemys_rows(migrated_database
     assert rows and [tuple(r) for r in records] == [tuple(r) for r in rows]
 
 
-def test_second_connections_take_at_most_half_the_pool(migrated_database_url) -> None:
+def test_second_connections_take_at_most_half_the_pool(settings, migrated_database_url) -> None:  # (settings: emptied after)
     """A computation holds its connection while it waits for a second one: were every connection held
     so, none would come free. So at most half the pool (5 of 10) are second connections at once; a
     computation beyond that runs its queries in turn (no twin), and a slot is free again after use."""

@@ -202,6 +202,13 @@ class StatsRepository:
         driver = (await connection.get_raw_connection()).driver_connection
         if not driver.is_in_transaction():  # (the caller's SET LOCAL began it: never read outside it)
             return list((await connection.execute(stmt)).all())
+        sql, arguments = StatsRepository.compiled(connection, stmt)
+        return list(await driver.fetch(sql, *arguments))
+
+    @staticmethod
+    def compiled(connection: AsyncConnection, stmt: Any) -> tuple[str, list[Any]]:
+        """A statement as the driver takes it: its SQL and positional parameters, processed as
+        SQLAlchemy processes them (e.g. UTC instants)."""
         dialect = connection.dialect
         compiled = stmt.compile(dialect=dialect)
         values = compiled.construct_params()
@@ -209,7 +216,7 @@ class StatsRepository:
         for name in compiled.positiontup or ():
             processor = compiled.binds[name].type.bind_processor(dialect)
             arguments.append(values[name] if processor is None else processor(values[name]))
-        return list(await driver.fetch(compiled.string, *arguments))
+        return compiled.string, arguments
 
     def _num(self, expr: Any) -> Any:
         return cast(expr, Numeric)
