@@ -16,7 +16,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from carbonpuhui.db.engine import create_engine
+from carbonpuhui.db.engine import create_engine, execute_autocommit
 
 
 def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -46,16 +46,7 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(p / 100 * len(sorted_values)))]
 
 def admin(server: URL, sql: str) -> None:
-    async def run() -> None:
-        engine = create_engine(server.render_as_string(hide_password=False))
-        try:
-            async with engine.connect() as conn:
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await conn.execute(text(sql))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run())
+    execute_autocommit(server.render_as_string(hide_password=False), sql)
 
 
 def server_version(url: URL) -> str:

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 
 from carbonpuhui.app import create_app
 from carbonpuhui.auth.tokens import mint_token
-from carbonpuhui.db.engine import create_engine, normalise_url
+from carbonpuhui.db.engine import create_engine, execute_autocommit, normalise_url
 from carbonpuhui.db.migrate import upgrade
 from carbonpuhui.db.models import metadata
 from carbonpuhui.settings import Settings, load_settings
@@ -116,16 +116,7 @@ class PostgresDatabases:
         self.created: list[str] = []
 
     def _admin(self, sql: str) -> None:
-        async def run() -> None:
-            engine = create_engine(self.server_url)
-            try:
-                async with engine.connect() as conn:
-                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                    await conn.execute(text(sql))
-            finally:
-                await engine.dispose()
-
-        asyncio.run(run())
+        execute_autocommit(self.server_url, sql)
 
     def create(self) -> str:
         name = f"cpt_{RUN_ID}_{len(self.created)}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import weakref
@@ -61,6 +62,22 @@ def create_engine(url: str) -> AsyncEngine:
         url, json_serializer=_json_dumps, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True,
         connect_args={"timeout": 5, "command_timeout": 30},
     )
+
+
+def execute_autocommit(url: str, sql: str) -> None:
+    """Run one statement outside any transaction (CREATE or DROP DATABASE, for tests and benchmarks),
+    from synchronous code."""
+
+    async def run() -> None:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.execute(text(sql))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
 
 
 async def read_snapshot(session: AsyncSession) -> bool:

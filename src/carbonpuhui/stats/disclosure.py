@@ -98,6 +98,7 @@ class Published:
                 if coefficient:
                     coefficients[atom] = coefficient
             object.__setattr__(self, "_coefficients", coefficients)
+            object.__setattr__(self, "_atom_set", frozenset(coefficients))
         elif not isinstance(self.atoms, frozenset):
             object.__setattr__(self, "atoms", frozenset(self.atoms))
 
@@ -118,7 +119,8 @@ class Published:
 
     @property
     def atom_set(self) -> frozenset[Atom]:
-        return self.atoms if isinstance(self.atoms, frozenset) else frozenset(self.coefficients)
+        """The atoms with a non-zero coefficient."""
+        return self.atoms if isinstance(self.atoms, frozenset) else self.__dict__["_atom_set"]
 
     def __hash__(self) -> int:
         return hash((self.key, frozenset(self.coefficients.items())))
